@@ -1,0 +1,35 @@
+# Ledger: `make run` (ledger on http://127.0.0.1:5080 with its own PostgreSQL), `make test`, `make stop`.
+SHELL := /bin/bash
+URL   ?= http://127.0.0.1:5080
+PID   := .data/ledger.pid
+HOSTDIR := src/Host/bin/Release/net10.0
+
+.PHONY: run stop test build deps bench clean
+
+deps:
+	@scripts/pg.sh ensure
+
+build:
+	dotnet build src/Host -c Release -nologo -v quiet
+
+# Runs in the foreground; Ctrl-C stops the ledger, `make stop` also stops PostgreSQL.
+run: build
+	@scripts/pg.sh start
+	@mkdir -p .data
+	@echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)"
+	@echo $$$$ > $(PID); export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development; \
+	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL)
+
+stop:
+	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then kill $$(cat $(PID)) && echo "Ledger stopped"; fi; rm -f $(PID)
+	@scripts/pg.sh stop
+
+# Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
+test: deps
+	dotnet test Ledger.sln -nologo
+
+bench: deps
+	bench/run.sh
+
+clean:
+	dotnet clean Ledger.sln -nologo -v quiet

@@ -1,0 +1,52 @@
+namespace Ledger.Domain.Money;
+
+/// <summary>An ISO 4217 currency Ledger accepts, with the number of minor-unit digits it has.</summary>
+public sealed record Currency(string Code, int Exponent)
+{
+    // The supported list is documented in docs/currencies.md; keep the two in step.
+    private static readonly Dictionary<string, Currency> Supported = new Currency[]
+    {
+        new("USD", 2), new("EUR", 2), new("GBP", 2), new("CAD", 2), new("AUD", 2), new("NZD", 2),
+        new("CHF", 2), new("SEK", 2), new("NOK", 2), new("DKK", 2), new("PLN", 2), new("CZK", 2),
+        new("HUF", 2), new("SGD", 2), new("HKD", 2), new("MXN", 2), new("BRL", 2), new("INR", 2),
+        new("ZAR", 2), new("ILS", 2), new("AED", 2), new("CNY", 2),
+        new("JPY", 0), new("KRW", 0), new("VND", 0), new("CLP", 0), new("ISK", 0), new("UGX", 0),
+        new("KWD", 3), new("BHD", 3), new("JOD", 3), new("OMR", 3), new("TND", 3),
+    }.ToDictionary(c => c.Code, StringComparer.Ordinal);
+
+    public static IReadOnlyCollection<Currency> All => Supported.Values;
+
+    /// <summary>Exact, case-sensitive lookup: ISO codes are upper case on the wire.</summary>
+    public static bool TryFind(string? code, out Currency currency)
+    {
+        if (code is not null && Supported.TryGetValue(code, out var found))
+        {
+            currency = found;
+            return true;
+        }
+        currency = null!;
+        return false;
+    }
+
+    public static Currency Of(string code) =>
+        TryFind(code, out var c) ? c : throw new ArgumentException($"Unsupported currency '{code}'.", nameof(code));
+
+    /// <summary>Formats minor units for people ("12.50", "1250", "1.250") without floating point.</summary>
+    public string Format(long minorUnits)
+    {
+        if (Exponent == 0) return minorUnits.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var sign = minorUnits < 0 ? "-" : "";
+        var abs = Math.Abs(minorUnits);
+        var divisor = Pow10(Exponent);
+        var major = abs / divisor;
+        var minor = abs % divisor;
+        return $"{sign}{major}.{minor.ToString(new string('0', Exponent), System.Globalization.CultureInfo.InvariantCulture)}";
+    }
+
+    private static long Pow10(int n)
+    {
+        long r = 1;
+        for (var i = 0; i < n; i++) r *= 10;
+        return r;
+    }
+}

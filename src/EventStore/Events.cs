@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+
+namespace Ledger.EventStore;
+
+/// <summary>Why an event was written and by whom. Stored beside the event, covered by its hash.</summary>
+public sealed record EventMetadata(
+    string? CorrelationId = null,
+    string? CausationId = null,
+    string? IdempotencyKey = null,
+    string? Actor = null);
+
+/// <summary>Turns a family of events into stable type names and JSON, and back. Never CLR type names.</summary>
+public interface IEventCodec<TEvent>
+{
+    string StreamType { get; }
+    string TypeNameOf(TEvent @event);
+    DateTimeOffset OccurredAt(TEvent @event);
+    string Serialize(TEvent @event);
+    TEvent Deserialize(string typeName, string json);
+}
+
+/// <summary>An event as the log holds it.</summary>
+public sealed record StoredEvent<TEvent>(
+    long Sequence,
+    string StreamId,
+    long Version,
+    string Type,
+    TEvent Data,
+    string DataJson,
+    EventMetadata Metadata,
+    string MetadataJson,
+    DateTimeOffset OccurredAt,
+    ulong TransactionId,
+    byte[] Hash,
+    byte[]? PreviousHash);
+
+/// <summary>An event on its way into the log, as inline projections see it (its sequence is not known yet).</summary>
+public sealed record PendingEvent<TEvent>(
+    string StreamId,
+    long Version,
+    string Type,
+    TEvent Data,
+    DateTimeOffset OccurredAt,
+    EventMetadata Metadata);
+
+public sealed record AppendResult(long Version, IReadOnlyList<long> Sequences);
+
+/// <summary>A page of the global log. Pass <see cref="NextAfter"/> back as <c>after</c> for the next page.</summary>
+public sealed record LogPage<TEvent>(IReadOnlyList<StoredEvent<TEvent>> Events, long NextAfter, bool HasMore);
+
+/// <summary>The stream was not at the version the writer expected: someone else wrote first.</summary>
+public sealed class ConcurrencyException(string streamId, long expectedVersion, string detail)
+    : Exception($"Stream '{streamId}' was not at expected version {expectedVersion}: {detail}")
+{
+    public string StreamId { get; } = streamId;
+    public long ExpectedVersion { get; } = expectedVersion;
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(EventMetadata))]
+internal sealed partial class StoreJsonContext : JsonSerializerContext;

@@ -1,0 +1,100 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace Ledger.Host.Http;
+
+public sealed class ApiKeyOptions
+{
+    public List<ApiKey> ApiKeys { get; set; } = [];
+}
+
+public sealed class ApiKey
+{
+    public string Key { get; set; } = "";
+    public string Role { get; set; } = "";       // merchant | auditor
+    public string? MerchantId { get; set; }
+
+    /// <summary>Never the whole key: enough to tell keys apart in a log.</summary>
+    public string Redacted => Key.Length > 8 ? $"{Key[..8]}…" : "…";
+}
+
+public static class Roles
+{
+    public const string Merchant = "merchant";
+    public const string Auditor = "auditor";
+}
+
+public static class Caller
+{
+    public static string? MerchantId(this ClaimsPrincipal user) => user.FindFirstValue("merchant_id");
+    public static bool IsAuditor(this ClaimsPrincipal user) => user.IsInRole(Roles.Auditor);
+    public static string Actor(this ClaimsPrincipal user) => user.IsAuditor() ? "auditor" : $"merchant:{user.MerchantId()}";
+
+    /// <summary>The merchant a merchant-only endpoint acts for.</summary>
+    public static string RequireMerchant(this ClaimsPrincipal user) =>
+        user.MerchantId() ?? throw new ApiProblem(403, "forbidden", "Forbidden.", "This endpoint is for merchant keys.");
+}
+
+/// <summary>
+/// "Authorization: Bearer &lt;key&gt;" against the configured keys. Every configured key is compared, in constant
+/// time over fixed-length digests, so neither timing nor early exit tells how close a guess was.
+/// </summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptionsMonitor<ApiKeyOptions> keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Bearer";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
+        ApiKey? match = null;
+        foreach (var key in keys.CurrentValue.ApiKeys)
+            if (CryptographicOperations.FixedTimeEquals(presented, SHA256.HashData(Encoding.UTF8.GetBytes(key.Key))))
+                match = key;
+        if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+
+        var claims = new List<Claim> { new(ClaimTypes.Role, match.Role), new("key", match.Redacted) };
+        if (match.Role == Roles.Merchant && match.MerchantId is { } merchant) claims.Add(new Claim("merchant_id", merchant));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+        return Problems.WriteAsync(Context, new ApiProblem(401, "unauthorized", "Unauthorized.",
+            "Send a valid API key as 'Authorization: Bearer <key>'."));
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        Problems.WriteAsync(Context, new ApiProblem(403, "forbidden", "Forbidden.", "This key may not do that."));
+}
+
+public static class Policies
+{
+    public const string Merchant = "merchant";
+    public const string Reader = "reader";
+    public const string Auditor = "auditor";
+
+    public static IServiceCollection AddApiKeys(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<ApiKeyOptions>(configuration.GetSection("Ledger"));
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Merchant, p => p.RequireRole(Roles.Merchant).RequireClaim("merchant_id"))
+            .AddPolicy(Reader, p => p.RequireRole(Roles.Merchant, Roles.Auditor))
+            .AddPolicy(Auditor, p => p.RequireRole(Roles.Auditor));
+        return services;
+    }
+}

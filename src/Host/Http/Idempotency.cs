@@ -1,0 +1,197 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Ledger.Host.Http;
+
+public sealed class IdempotencyOptions
+{
+    /// <summary>How long a key is remembered. At least 24 hours by contract.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long the first request owns a key before a retry or the sweep may take it over.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>A key is scoped to (merchant, endpoint): two merchants may use the same key.</summary>
+public sealed record IdempotencyScope(string MerchantId, string Endpoint, string Key);
+
+/// <summary>The answer given the first time, replayed byte for byte.</summary>
+public sealed record StoredResponse(int Status, string Body, string? Location);
+
+public abstract record ExistingKey
+{
+    private ExistingKey() { }
+    public sealed record Completed(StoredResponse Response) : ExistingKey;
+    public sealed record InUse : ExistingKey;
+    public sealed record Reused : ExistingKey;
+    public sealed record Expired : ExistingKey;
+    /// <summary>The owner's lease ran out; this caller now owns the key and must finish the work.</summary>
+    public sealed record TakenOver(string ResourceId) : ExistingKey;
+}
+
+public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock, IOptions<IdempotencyOptions> options, Secrets secrets)
+{
+    public const string Header = "Idempotency-Key";
+    public const string ReplayedHeader = "Idempotent-Replayed";
+
+    /// <summary>The Idempotency-Key header: 1-255 printable ASCII characters, bare or as an RFC 8941 string.</summary>
+    public static string ParseKey(HttpRequest request)
+    {
+        var values = request.Headers[Header];
+        if (values.Count == 0 || string.IsNullOrEmpty(values[0]))
+            throw new ApiProblem(400, "idempotency_key_missing", "Idempotency-Key is required.",
+                "Send an Idempotency-Key header (1-255 printable ASCII characters) so a retry never charges twice.");
+        var raw = values.Count == 1 ? values[0]! : null;
+        var key = raw is { Length: >= 2 } && raw[0] == '"' && raw[^1] == '"' ? Unquote(raw[1..^1]) : raw;
+        if (key is null || key.Length is < 1 or > 255 || !key.All(c => c is >= ' ' and <= '~') || key != key.Trim())
+            throw new ApiProblem(400, "idempotency_key_invalid", "Idempotency-Key is malformed.",
+                "An Idempotency-Key is 1-255 printable ASCII characters, optionally as a quoted string.");
+        return key;
+    }
+
+    // RFC 8941 sf-string: only \" and \\ are escapes; any other backslash makes it malformed.
+    private static string? Unquote(string inner)
+    {
+        var sb = new StringBuilder(inner.Length);
+        for (var i = 0; i < inner.Length; i++)
+        {
+            var c = inner[i];
+            if (c == '"') return null;
+            if (c == '\\')
+            {
+                if (i + 1 >= inner.Length || inner[i + 1] is not ('"' or '\\')) return null;
+                c = inner[++i];
+            }
+            sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Same request = same method, path and canonical body (keys sorted, no whitespace). Keyed HMAC, because the
+    /// body holds a card number and a plain hash of one can be reversed by brute force.
+    /// </summary>
+    public byte[] Fingerprint(HttpRequest request, byte[] body)
+    {
+        var canonical = Canonical(JsonNode.Parse(body));
+        var text = $"{request.Method}\n{request.Path}\n{canonical}";
+        return HMACSHA256.HashData(secrets.FingerprintKey, Encoding.UTF8.GetBytes(text));
+    }
+
+    private static string Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o => "{" + string.Join(",", o.OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => JsonSerializer.Serialize(p.Key, ApiJson.Default.String) + ":" + Canonical(p.Value))) + "}",
+        JsonArray a => "[" + string.Join(",", a.Select(Canonical)) + "]",
+        null => "null",
+        _ => node.ToJsonString(),
+    };
+
+    public DateTimeOffset LeaseUntil(DateTimeOffset now) => now + options.Value.Lease;
+
+    /// <summary>Claims the key inside the append's batch. A second claim fails the whole batch (unique violation).</summary>
+    public NpgsqlBatchCommand Claim(IdempotencyScope scope, byte[] fingerprint, string resourceId, DateTimeOffset now)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            insert into idempotency_keys (merchant_id, endpoint, key, fingerprint, resource_id, status, locked_until, created_at, expires_at)
+            values ($1, $2, $3, $4, $5, 'in_flight', $6, $7, $8)
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, fingerprint, resourceId,
+            LeaseUntil(now).UtcDateTime, now.UtcDateTime, (now + options.Value.Retention).UtcDateTime);
+        return cmd;
+    }
+
+    public static bool IsClaimConflict(PostgresException e) =>
+        e is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "idempotency_keys_pkey" };
+
+    /// <summary>Stores the final answer in the batch that appends the final events.</summary>
+    public static NpgsqlBatchCommand Complete(IdempotencyScope scope, StoredResponse response)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            update idempotency_keys set status = 'completed', response_status = $4, response_body = $5, response_location = $6
+            where merchant_id = $1 and endpoint = $2 and key = $3 and status = 'in_flight'
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, response.Status, response.Body, (object?)response.Location ?? DBNull.Value);
+        return cmd;
+    }
+
+    /// <summary>What to do about a key someone already claimed.</summary>
+    public async Task<ExistingKey> ResolveAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        await using var cmd = dataSource.CreateCommand("""
+            select fingerprint, status, response_status, response_body, response_location, locked_until, expires_at, resource_id
+            from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // pruned between our claim and this look
+        var storedFingerprint = reader.GetFieldValue<byte[]>(0);
+        var expiresAt = reader.GetFieldValue<DateTimeOffset>(6);
+        if (expiresAt <= now) return new ExistingKey.Expired();
+        if (!CryptographicOperations.FixedTimeEquals(storedFingerprint, fingerprint)) return new ExistingKey.Reused();
+        if (reader.GetString(1) == "completed")
+            return new ExistingKey.Completed(new StoredResponse(reader.GetInt32(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+        var lockedUntil = reader.GetFieldValue<DateTimeOffset>(5);
+        var resourceId = reader.GetString(7);
+        await reader.DisposeAsync();
+        if (lockedUntil > now) return new ExistingKey.InUse();
+        return await TryTakeOverAsync(scope, now, ct) ? new ExistingKey.TakenOver(resourceId) : new ExistingKey.InUse();
+    }
+
+    /// <summary>Takes an in-flight key whose lease ran out. Only one contender wins the update.</summary>
+    public async Task<bool> TryTakeOverAsync(IdempotencyScope scope, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            update idempotency_keys set locked_until = $4
+            where merchant_id = $1 and endpoint = $2 and key = $3 and status = 'in_flight' and locked_until <= $5
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, LeaseUntil(now).UtcDateTime, now.UtcDateTime);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Forgets one expired key so it counts as new.</summary>
+    public async Task ForgetIfExpiredAsync(IdempotencyScope scope, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            delete from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3 and expires_at <= $4
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, clock.GetUtcNow().UtcDateTime);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Forgets every expired, completed key. An in-flight one is left for the sweep to finish.</summary>
+    public async Task<int> PruneAsync(CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("delete from idempotency_keys where expires_at <= $1 and status = 'completed'");
+        Add(cmd, clock.GetUtcNow().UtcDateTime);
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static void Add(NpgsqlBatchCommand cmd, params object[] values)
+    {
+        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v });
+    }
+
+    private static void Add(NpgsqlCommand cmd, params object[] values)
+    {
+        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v });
+    }
+}
+
+/// <summary>Answers with a stored response; a replay says so in Idempotent-Replayed.</summary>
+public sealed class StoredResponseResult(StoredResponse response, bool replayed) : IResult
+{
+    public Task ExecuteAsync(HttpContext context)
+    {
+        context.Response.StatusCode = response.Status;
+        context.Response.ContentType = response.Status >= 400 ? Problems.ContentType : "application/json";
+        if (response.Location is not null) context.Response.Headers.Location = response.Location;
+        if (replayed) context.Response.Headers[Idempotency.ReplayedHeader] = "true";
+        return context.Response.WriteAsync(response.Body, context.RequestAborted);
+    }
+}

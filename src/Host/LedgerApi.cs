@@ -1,0 +1,42 @@
+using Ledger.Host.Http;
+using Ledger.Host.Payments;
+using Serilog;
+using Serilog.Formatting.Json;
+
+namespace Ledger.Host;
+
+/// <summary>The HTTP host: logging, services, the pipeline and the routes.</summary>
+public static class LedgerApi
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(CreateLogger(builder.Configuration, builder.Environment), dispose: true);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
+        builder.Services.AddLedger(builder.Configuration);
+
+        var app = builder.Build();
+        app.UseCorrelationIds();
+        app.UseProblemAnswers();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapLedgerHealth();
+        app.MapRequestPayment();
+        app.MapGetPayment();
+        return app;
+    }
+
+    /// <summary>JSON lines in production, readable text in development. Card data and keys never reach a log call.</summary>
+    private static Serilog.ILogger CreateLogger(IConfiguration configuration, IHostEnvironment environment)
+    {
+        var logger = new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft.AspNetCore", Serilog.Events.LogEventLevel.Warning)
+            .ReadFrom.Configuration(configuration)
+            .Enrich.FromLogContext();
+        return environment.IsDevelopment()
+            ? logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}").CreateLogger()
+            : logger.WriteTo.Console(new JsonFormatter(renderMessage: true)).CreateLogger();
+    }
+}

@@ -1,0 +1,62 @@
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Host.Gateway;
+using Ledger.Host.Http;
+using Ledger.Host.Payments;
+using Ledger.Projections;
+using Ledger.Projections.Payments;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Ledger.Host;
+
+/// <summary>What the ledger is made of. Shared by the HTTP host and the command line.</summary>
+public static class LedgerServices
+{
+    public static IReadOnlyList<Migration> AllMigrations { get; } =
+        [.. Migration.EventStore, .. ReadModel.Migrations, .. Migration.EmbeddedIn(typeof(LedgerServices).Assembly, "host")];
+
+    public static IServiceCollection AddLedgerStore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton(_ =>
+        {
+            var connectionString = configuration.GetConnectionString("Ledger")
+                ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (env ConnectionStrings__Ledger).");
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            // Statements used twice are prepared on each connection: the append path is a handful of fixed statements.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = Math.Max(builder.ConnectionStringBuilder.MaxAutoPrepare, 64);
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+            builder.ConnectionStringBuilder.ApplicationName ??= "ledger";
+            return builder.Build();
+        });
+        services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new PostgresEventStore<PaymentEvent>(
+            sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance, ReadModel.InlineProjections()));
+        services.AddSingleton(TimeProvider.System);
+        return services;
+    }
+
+    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddLedgerStore(configuration);
+        services.AddSingleton<Secrets>();
+        services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
+        services.AddSingleton<Idempotency>();
+        services.Configure<SimulatorOptions>(configuration.GetSection("Ledger:Gateway:Simulator"));
+        services.AddSingleton<SimulatedGateway>();
+        services.AddSingleton<IPaymentGateway>(sp => new RetryingGateway(
+            sp.GetRequiredService<SimulatedGateway>(),
+            configuration.GetSection("Ledger:Gateway:Retry").Get<GatewayRetryOptions>() ?? new GatewayRetryOptions(),
+            sp.GetRequiredService<ILogger<RetryingGateway>>()));
+        services.AddSingleton<ChargeCompletion>();
+        services.Configure<SweepOptions>(configuration.GetSection("Ledger:Sweep"));
+        services.AddSingleton<ResolvePendingPayments>();
+        services.AddHostedService(sp => sp.GetRequiredService<ResolvePendingPayments>());
+        services.AddApiKeys(configuration);
+        services.AddLedgerHealth();
+        return services;
+    }
+
+    public static Task MigrateAsync(this IServiceProvider services, CancellationToken ct = default) =>
+        services.GetRequiredService<SchemaMigrator>().MigrateAsync(AllMigrations, ct);
+}

@@ -1,0 +1,50 @@
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Host.Gateway;
+using Ledger.Host.Http;
+using static Ledger.Domain.Payments.PaymentCommand;
+
+namespace Ledger.Host.Payments;
+
+/// <summary>
+/// The second step of a charge: the gateway's outcome and the key's final answer, in one transaction.
+/// Shared by the request itself, by a retry that takes over a dead owner's key, and by the sweep.
+/// </summary>
+public sealed class ChargeCompletion(PostgresEventStore<PaymentEvent> store, IPaymentGateway gateway, TimeProvider clock)
+{
+    public async Task<StoredResponse> RecordOutcomeAsync(
+        string paymentId, IdempotencyScope scope, GatewayOutcome outcome, EventMetadata metadata, CancellationToken ct)
+    {
+        PaymentCommand command = outcome switch
+        {
+            GatewayOutcome.Approved a => new RecordCharge(a.Reference, clock.Now()),
+            GatewayOutcome.Declined d => new RecordFailure(d.Code, d.Message, clock.Now()),
+            _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, null),
+        };
+        while (true)
+        {
+            var state = Payment.Fold((await store.ReadStreamAsync(paymentId, ct: ct)).Select(e => e.Data))
+                ?? throw new PaymentRejected(PaymentRejected.PaymentNotFound, $"Payment {paymentId} has no events.");
+            var events = PaymentDecider.Decide(command, state);
+            var final = events.Aggregate((Payment?)state, Payment.Evolve)!;
+            var response = new StoredResponse(201, PaymentResource.From(final).ToJson(), $"/v1/payments/{paymentId}");
+            try
+            {
+                await store.AppendAsync(paymentId, state.Version, events, metadata,
+                    batch => batch.BatchCommands.Add(Idempotency.Complete(scope, response)), ct);
+                return response;
+            }
+            catch (ConcurrencyException)
+            {
+                // Someone else (the sweep, a retry) recorded an outcome first: fold again; Decide says what is left.
+            }
+        }
+    }
+
+    /// <summary>Finishes a charge whose first owner died: asks the gateway what became of it, by the same key.</summary>
+    public async Task<StoredResponse> ResumeAsync(string paymentId, IdempotencyScope scope, EventMetadata metadata, CancellationToken ct)
+    {
+        var outcome = await gateway.LookupAsync(paymentId, ct);
+        return await RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct);
+    }
+}

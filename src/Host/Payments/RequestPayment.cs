@@ -1,0 +1,157 @@
+using System.Text;
+using Ledger.Domain.Cards;
+using Ledger.Domain.Money;
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Host.Gateway;
+using Ledger.Host.Http;
+using Npgsql;
+
+namespace Ledger.Host.Payments;
+
+public sealed record CreatePaymentRequest(
+    long? Amount,
+    string? Currency,
+    string? OrderId,
+    string? Description,
+    Dictionary<string, string>? Metadata,
+    CardInput? Card);
+
+/// <summary>Card data as it arrives. Lives in memory for one request; ToString never shows the number or cvc.</summary>
+public sealed record CardInput(string? Number, int? ExpMonth, int? ExpYear, string? Cvc)
+{
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append($"ExpMonth = {ExpMonth}, ExpYear = {ExpYear}");
+        return true;
+    }
+}
+
+/// <summary>
+/// POST /v1/payments. Two steps, each one transaction: (1) PaymentRequested with the idempotency claim,
+/// committed before the gateway is asked; (2) the outcome with the key's final answer. A crash between the
+/// two leaves a pending payment that a retry (once the lease runs out) or the sweep finishes.
+/// </summary>
+public static class RequestPayment
+{
+    public const string Endpoint = "POST /v1/payments";
+
+    public static void MapRequestPayment(this IEndpointRouteBuilder app) =>
+        app.MapPost("/v1/payments", Handle).RequireAuthorization(Policies.Merchant);
+
+    private static async Task<IResult> Handle(
+        HttpContext http,
+        PostgresEventStore<PaymentEvent> store,
+        Idempotency idempotency,
+        IPaymentGateway gateway,
+        ChargeCompletion completion,
+        Secrets secrets,
+        TimeProvider clock)
+    {
+        var merchant = http.User.RequireMerchant();
+        var key = Idempotency.ParseKey(http.Request);
+        var (body, raw) = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreatePaymentRequest, http.RequestAborted);
+        var now = clock.Now();
+        Validate(body, now);
+
+        var card = body.Card!;
+        var paymentId = $"pay_{Guid.NewGuid():N}";
+        var request = new PaymentCommand.RequestPayment(
+            paymentId, merchant, body.OrderId!, body.Amount!.Value, body.Currency!,
+            new CardSnapshot(CardRules.BrandOf(card.Number!), CardRules.Last4(card.Number!), card.ExpMonth!.Value, card.ExpYear!.Value,
+                secrets.CardFingerprint(card.Number!)),
+            body.Description, body.Metadata ?? [], now);
+        var scope = new IdempotencyScope(merchant, Endpoint, key);
+        var fingerprint = idempotency.Fingerprint(http.Request, raw);
+        var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
+
+        // From here on the work is finished even if the client goes away: money may move.
+        var ct = CancellationToken.None;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await store.AppendAsync(paymentId, 0, PaymentDecider.Decide(request, null), metadata,
+                    batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
+                break;
+            }
+            catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
+            {
+                switch (await idempotency.ResolveAsync(scope, fingerprint, ct))
+                {
+                    case ExistingKey.Completed done:
+                        return new StoredResponseResult(done.Response, replayed: true);
+                    case ExistingKey.Reused:
+                        throw KeyReused();
+                    case ExistingKey.TakenOver taken:
+                        return new StoredResponseResult(await completion.ResumeAsync(taken.ResourceId, scope, metadata, ct), replayed: true);
+                    case ExistingKey.Expired when attempt == 0:
+                        await idempotency.ForgetIfExpiredAsync(scope, ct);
+                        continue;
+                    default:
+                        throw KeyInUse();
+                }
+            }
+        }
+
+        var outcome = await gateway.ChargeAsync(new GatewayCharge(
+            paymentId, merchant, request.Amount, request.Currency, card.Number!, card.ExpMonth!.Value, card.ExpYear!.Value, card.Cvc!), ct);
+        return new StoredResponseResult(await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct), replayed: false);
+    }
+
+    public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
+        "This Idempotency-Key was used with a different request. Use a new key for a new request.");
+
+    public static ApiProblem KeyInUse() => new(409, "idempotency_key_in_use", "Idempotency-Key in use.",
+        "A request with this Idempotency-Key is still being processed. Retry shortly.") { RetryAfterSeconds = 1 };
+
+    private static void Validate(CreatePaymentRequest r, DateTimeOffset now)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Error(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+
+        if (r.Amount is null) Error("amount", "Required.");
+        else if (!Amount.IsValid(r.Amount.Value)) Error("amount", $"Must be between {Amount.Min} and {Amount.Max} minor units.");
+        if (r.Currency is null) Error("currency", "Required.");
+        else if (!Currency.TryFind(r.Currency, out _)) Error("currency", "Unsupported currency; see docs/currencies.md for the list.");
+        if (string.IsNullOrEmpty(r.OrderId)) Error("orderId", "Required.");
+        else if (r.OrderId.Length > 64) Error("orderId", "At most 64 characters.");
+        else if (r.OrderId.Any(char.IsControl)) Error("orderId", "Must not contain control characters.");
+        if (r.Description is { Length: > 1000 }) Error("description", "At most 1000 characters.");
+        Metadata.Validate(r.Metadata, Error);
+
+        if (r.Card is not { } card)
+        {
+            Error("card", "Required.");
+        }
+        else
+        {
+            if (!CardRules.IsValidNumber(card.Number)) Error("card.number", "Must be 12-19 digits and pass the Luhn check.");
+            if (card.ExpMonth is null) Error("card.expMonth", "Required.");
+            else if (!CardRules.IsValidExpiryMonth(card.ExpMonth.Value)) Error("card.expMonth", "Must be 1-12.");
+            if (card.ExpYear is null) Error("card.expYear", "Required.");
+            else if (card.ExpYear is < 2000 or > 2100) Error("card.expYear", "Must be a four-digit year.");
+            else if (card.ExpMonth is >= 1 and <= 12 && CardRules.IsExpired(card.ExpMonth.Value, card.ExpYear.Value, now))
+                Error("card.expYear", "The card has expired.");
+            if (!CardRules.IsValidCvc(card.Cvc)) Error("card.cvc", "Must be 3 or 4 digits.");
+        }
+        if (errors.Count > 0) throw ApiProblem.Validation(errors);
+    }
+}
+
+public static class Metadata
+{
+    public static void Validate(Dictionary<string, string>? metadata, Action<string, string> error)
+    {
+        if (metadata is null) return;
+        if (metadata.Count > 50) error("metadata", "At most 50 keys.");
+        foreach (var (k, v) in metadata)
+        {
+            if (k.Length is 0 or > 40) error($"metadata.{Truncate(k)}", "Keys are 1-40 characters.");
+            if (v is null) error($"metadata.{Truncate(k)}", "Values are strings.");
+            else if (v.Length > 500) error($"metadata.{Truncate(k)}", "Values are at most 500 characters.");
+        }
+    }
+
+    private static string Truncate(string key) => key.Length > 40 ? key[..40] : key;
+}

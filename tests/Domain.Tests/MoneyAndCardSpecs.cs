@@ -1,0 +1,79 @@
+using Ledger.Domain.Cards;
+using Ledger.Domain.Money;
+using Shouldly;
+using Xunit;
+
+namespace Ledger.Domain.Tests;
+
+public sealed class MoneyAndCardSpecs
+{
+    [Theory]
+    [InlineData("USD", 2, 1250, "12.50")]
+    [InlineData("JPY", 0, 1250, "1250")]
+    [InlineData("KWD", 3, 1250, "1.250")]
+    [InlineData("BHD", 3, 5, "0.005")]
+    [InlineData("EUR", 2, -7, "-0.07")]
+    public void Currencies_know_their_exponent_and_format_minor_units_exactly(string code, int exponent, long minor, string text)
+    {
+        var currency = Currency.Of(code);
+        currency.Exponent.ShouldBe(exponent);
+        currency.Format(minor).ShouldBe(text);
+    }
+
+    [Theory]
+    [InlineData("usd")]
+    [InlineData("XXX")]
+    [InlineData("")]
+    [InlineData(null)]
+    public void Unknown_or_lower_case_currency_codes_are_not_supported(string? code) =>
+        Currency.TryFind(code, out _).ShouldBeFalse();
+
+    [Fact]
+    public void Amounts_run_from_one_minor_unit_to_ten_to_the_twelfth()
+    {
+        (Amount.IsValid(0), Amount.IsValid(1), Amount.IsValid(1_000_000_000_000), Amount.IsValid(1_000_000_000_001))
+            .ShouldBe((false, true, true, false));
+    }
+
+    [Theory]
+    [InlineData("4242424242424242", true)]
+    [InlineData("4000000000000002", true)]
+    [InlineData("4242424242424241", false)] // Luhn fails
+    [InlineData("42424242424", false)]      // too short
+    [InlineData("42424242424242424242", false)] // too long
+    [InlineData("4242 4242 4242 4242", false)]
+    [InlineData("", false)]
+    public void Card_numbers_are_12_to_19_digits_passing_Luhn(string number, bool valid) =>
+        CardRules.IsValidNumber(number).ShouldBe(valid);
+
+    [Theory]
+    [InlineData("4242424242424242", "visa")]
+    [InlineData("5555555555554444", "mastercard")]
+    [InlineData("2223003122003222", "mastercard")]
+    [InlineData("378282246310005", "amex")]
+    [InlineData("6011111111111117", "discover")]
+    [InlineData("3566002020360505", "jcb")]
+    [InlineData("36227206271667", "diners")]
+    [InlineData("6200000000000005", "unionpay")]
+    [InlineData("9999999999999995", "unknown")]
+    public void The_brand_comes_from_the_number(string number, string brand) =>
+        CardRules.BrandOf(number).ShouldBe(brand);
+
+    [Fact]
+    public void A_card_is_good_through_the_end_of_its_expiry_month()
+    {
+        var now = new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero);
+        CardRules.IsExpired(11, 2026, now).ShouldBeFalse();
+        CardRules.IsExpired(10, 2026, now).ShouldBeTrue();
+        CardRules.IsExpired(1, 2027, now).ShouldBeFalse();
+        CardRules.IsExpired(12, 2025, now).ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("123", true)]
+    [InlineData("1234", true)]
+    [InlineData("12", false)]
+    [InlineData("12a", false)]
+    [InlineData("12345", false)]
+    public void A_cvc_is_three_or_four_digits(string cvc, bool valid) => CardRules.IsValidCvc(cvc).ShouldBe(valid);
+}

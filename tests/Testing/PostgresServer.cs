@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+using Xunit;
+
+namespace Ledger.Testing;
+
+/// <summary>
+/// The PostgreSQL server tests run against: the one named by LEDGER_TEST_PG (a connection string whose
+/// user may create databases), or else a throwaway cluster started once per test process and removed at exit.
+/// </summary>
+public static class PostgresServer
+{
+    private static readonly Lazy<Task<string>> Server = new(StartAsync);
+
+    /// <summary>A connection string to the server's maintenance database.</summary>
+    public static Task<string> ConnectionStringAsync() => Server.Value;
+
+    private static async Task<string> StartAsync()
+    {
+        var configured = Environment.GetEnvironmentVariable("LEDGER_TEST_PG");
+        if (!string.IsNullOrWhiteSpace(configured)) return configured;
+
+        var bin = FindBinaries();
+        var dir = Path.Combine(Path.GetTempPath(), $"ledger-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        Directory.CreateDirectory(dir);
+        var asRoot = Environment.UserName == "root";
+        if (asRoot) await Run("chown", ["postgres", dir]);
+        var data = Path.Combine(dir, "data");
+        var port = FreePort();
+        await RunPg(asRoot, Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        // fsync off: a test cluster is thrown away, durability buys nothing here.
+        await RunPg(asRoot, Path.Combine(bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(dir, "log"), "-w", "start", "-o",
+            $"-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB"]);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            RunPg(asRoot, Path.Combine(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]).GetAwaiter().GetResult();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { /* best effort: it is under /tmp */ }
+        };
+        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
+    }
+
+    private static string FindBinaries()
+    {
+        var candidates = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d).Select(d => Path.Combine(d, "bin"))
+            : [];
+        return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
+            ?? throw new InvalidOperationException(
+                "No PostgreSQL server binaries under /usr/lib/postgresql. Run `make deps` (apt-get install postgresql) or set LEDGER_TEST_PG.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static Task RunPg(bool asRoot, string exe, string[] args) =>
+        asRoot ? Run("runuser", ["-u", "postgres", "--", exe, .. args]) : Run(exe, args);
+
+    private static async Task Run(string exe, string[] args)
+    {
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"{exe} {string.Join(' ', args)} exited {p.ExitCode}: {await stdout} {await stderr}");
+    }
+}
+
+/// <summary>A database of its own for one test class, so classes run in parallel. Left behind for inspection.</summary>
+public sealed class TestDatabase : IAsyncLifetime
+{
+    public string Name { get; } = $"t_{Guid.NewGuid():N}"[..18];
+    public string ConnectionString { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        var server = await PostgresServer.ConnectionStringAsync();
+        await using (var connection = new NpgsqlConnection(server))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"create database {Name}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        ConnectionString = new NpgsqlConnectionStringBuilder(server) { Database = Name, Pooling = true }.ConnectionString;
+    }
+
+    public NpgsqlDataSource CreateDataSource() => NpgsqlDataSource.Create(ConnectionString);
+
+    public async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
+    {
+        await using var ds = CreateDataSource();
+        await using var cmd = ds.CreateCommand(sql);
+        foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    public async Task ExecuteAsync(string sql, params object[] parameters)
+    {
+        await using var ds = CreateDataSource();
+        await using var cmd = ds.CreateCommand(sql);
+        foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
