@@ -46,7 +46,10 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             throw new ApiProblem(400, "idempotency_key_missing", "Idempotency-Key is required.",
                 "Send an Idempotency-Key header (1-255 printable ASCII characters) so a retry never charges twice.");
         var raw = values.Count == 1 ? values[0]! : null;
-        var key = raw is { Length: >= 2 } && raw[0] == '"' && raw[^1] == '"' ? Unquote(raw[1..^1]) : raw;
+        // A value that opens with a quote is an RFC 8941 string and must be a well-formed one.
+        var key = raw is { Length: > 0 } && raw[0] == '"'
+            ? raw.Length >= 2 && raw[^1] == '"' ? Unquote(raw[1..^1]) : null
+            : raw;
         if (key is null || key.Length is < 1 or > 255 || !key.All(c => c is >= ' ' and <= '~') || key != key.Trim())
             throw new ApiProblem(400, "idempotency_key_invalid", "Idempotency-Key is malformed.",
                 "An Idempotency-Key is 1-255 printable ASCII characters, optionally as a quoted string.");
