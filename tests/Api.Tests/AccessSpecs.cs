@@ -1,0 +1,89 @@
+using System.Net;
+using Shouldly;
+using Xunit;
+
+namespace Ledger.Api.Tests;
+
+public sealed class AccessSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Theory]
+    [InlineData(null)]
+    [InlineData("sk_test_nobody")]
+    [InlineData("sk_test_acm")]
+    public async Task No_key_or_an_unknown_key_is_401_with_a_Bearer_challenge(string? key)
+    {
+        var response = await app.Client(key).GetAsync("/v1/payments/pay_x");
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
+        response.Headers.WwwAuthenticate.ToString().ShouldBe("Bearer");
+    }
+
+    [Fact]
+    public async Task A_charge_without_a_key_is_401_and_writes_nothing()
+    {
+        var response = await app.Client(null).Charge();
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
+        (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task The_auditor_cannot_charge()
+    {
+        var response = await app.Client(LedgerApp.Auditor).Charge();
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Forbidden, "forbidden");
+    }
+
+    [Fact]
+    public async Task A_merchant_cannot_see_another_merchants_payment_and_is_not_told_it_exists()
+    {
+        var acmePayment = await (await app.Client(LedgerApp.Acme).Charge()).Json();
+
+        var globexLooks = await app.Client(LedgerApp.Globex).GetAsync($"/v1/payments/{acmePayment.Str("id")}");
+        var nobodysPayment = await app.Client(LedgerApp.Globex).GetAsync("/v1/payments/pay_never_existed");
+
+        await IdempotencySpecs.ShouldBeProblem(globexLooks, HttpStatusCode.NotFound, "payment_not_found");
+        (await globexLooks.Json()).Str("detail").ShouldBe((await nobodysPayment.Json()).Str("detail"));
+    }
+
+    [Fact]
+    public async Task The_auditor_can_read_any_merchants_payment()
+    {
+        var acmePayment = await (await app.Client(LedgerApp.Acme).Charge()).Json();
+
+        var response = await app.Client(LedgerApp.Auditor).GetAsync($"/v1/payments/{acmePayment.Str("id")}");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.Json()).Str("merchantId").ShouldBe("acme");
+    }
+}
+
+public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task A_charge_leaves_no_card_number_cvc_or_api_key_in_the_logs_events_or_response()
+    {
+        var body = Requests.Charge(card: "5555555555554444");
+        ((System.Text.Json.Nodes.JsonObject)body["card"]!)["cvc"] = "9876";
+        var response = await app.Client(LedgerApp.Acme).Charge(body);
+        var declined = await app.Client(LedgerApp.Acme).Charge(Requests.Charge(card: "4000000000000119")); // retried: logs warnings
+        await app.Client("sk_live_wrong_key_123456").GetAsync("/v1/payments/x");
+
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
+        declined.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
+        var logs = app.Logs.All;
+        logs.ShouldNotBeEmpty();
+        logs.ShouldContain("transient"); // the capture does see the host's log lines
+        foreach (var secret in new[] { "5555555555554444", "4000000000000119", "9876", LedgerApp.Acme, "sk_live_wrong_key_123456" })
+            logs.ShouldNotContain(secret);
+
+        var stored = await app.Database.ScalarAsync<string>(
+            "select coalesce(string_agg(data::text || metadata::text, ' '), '') from events");
+        stored.ShouldNotContain("5555555555554444");
+        stored.ShouldNotContain("9876");
+        var body2 = await response.Content.ReadAsStringAsync();
+        body2.ShouldNotContain("5555555555554444");
+        body2.ShouldNotContain("9876");
+        (await app.Database.ScalarAsync<string>("select coalesce(string_agg(response_body, ' '), '') from idempotency_keys")).ShouldNotContain("5555555555554444");
+    }
+}

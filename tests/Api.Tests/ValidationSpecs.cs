@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Shouldly;
+using Xunit;
+
+namespace Ledger.Api.Tests;
+
+/// <summary>Bad input: a 400 problem naming each field, and nothing written.</summary>
+public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    private readonly HttpClient _acme = app.Client(LedgerApp.Acme);
+
+    public static TheoryData<string, string, string> InvalidFields => new()
+    {
+        { "amount", "0", "amount" },
+        { "amount", "-5", "amount" },
+        { "amount", "1000000000001", "amount" },
+        { "currency", "\"usd\"", "currency" },
+        { "currency", "\"XXX\"", "currency" },
+        { "orderId", "\"\"", "orderId" },
+        { "orderId", $"\"{new string('o', 65)}\"", "orderId" },
+        { "orderId", "\"bad\\u0000id\"", "orderId" },
+        { "card.number", "\"4242424242424241\"", "card.number" },
+        { "card.number", "\"42424242424\"", "card.number" },
+        { "card.number", "\"4242-4242-4242-4242\"", "card.number" },
+        { "card.expMonth", "13", "card.expMonth" },
+        { "card.expMonth", "0", "card.expMonth" },
+        { "card.expYear", "2020", "card.expYear" },
+        { "card.cvc", "\"12\"", "card.cvc" },
+        { "card.cvc", "\"12345\"", "card.cvc" },
+        { "card.cvc", "\"abc\"", "card.cvc" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidFields))]
+    public async Task An_invalid_field_is_a_400_naming_that_field(string path, string json, string errorField)
+    {
+        var body = Requests.Charge();
+        Set(body, path, JsonNode.Parse(json));
+        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from events");
+
+        var response = await _acme.Charge(body);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+        var errors = (await response.Json()).GetProperty("errors");
+        errors.TryGetProperty(errorField, out var messages).ShouldBeTrue($"errors: {errors}");
+        messages.GetArrayLength().ShouldBeGreaterThan(0);
+        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(eventsBefore);
+    }
+
+    [Theory]
+    [InlineData("amount")]
+    [InlineData("currency")]
+    [InlineData("orderId")]
+    [InlineData("card")]
+    public async Task A_missing_required_field_is_a_400_naming_it(string field)
+    {
+        var body = Requests.Charge();
+        body.Remove(field);
+
+        var response = await _acme.Charge(body);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+        (await response.Json()).GetProperty("errors").TryGetProperty(field, out _).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Several_invalid_fields_are_all_listed()
+    {
+        var body = Requests.Charge(amount: 0, currency: "XXX");
+
+        var errors = (await (await _acme.Charge(body)).Json()).GetProperty("errors");
+
+        errors.TryGetProperty("amount", out _).ShouldBeTrue();
+        errors.TryGetProperty("currency", out _).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Metadata_limits_are_enforced()
+    {
+        var tooMany = Requests.Charge();
+        tooMany["metadata"] = new JsonObject(Enumerable.Range(0, 51).Select(i => KeyValuePair.Create($"k{i}", (JsonNode?)JsonValue.Create("v"))));
+        var longKey = Requests.Charge();
+        longKey["metadata"] = new JsonObject { [new string('k', 41)] = "v" };
+        var longValue = Requests.Charge();
+        longValue["metadata"] = new JsonObject { ["k"] = new string('v', 501) };
+
+        foreach (var body in new[] { tooMany, longKey, longValue })
+            await IdempotencySpecs.ShouldBeProblem(await _acme.Charge(body), HttpStatusCode.BadRequest, "validation_failed");
+        var atLimit = Requests.Charge();
+        atLimit["metadata"] = new JsonObject(Enumerable.Range(0, 50).Select(i => KeyValuePair.Create($"k{i}", (JsonNode?)JsonValue.Create(new string('v', 500)))));
+        (await _acme.Charge(atLimit)).StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+
+    [Theory]
+    [InlineData("""{"amount":1250,"currency":"USD","orderId":"o","card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"},"surprise":1}""", "surprise")]
+    [InlineData("""{"amount":1250,"currency":"USD","orderId":"o","card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123","pin":"0000"}}""", "card.pin")]
+    public async Task Unknown_fields_are_rejected(string json, string field)
+    {
+        var response = await _acme.PostRaw("/v1/payments", json, Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+        (await response.Json()).GetProperty("errors").TryGetProperty(field, out _).ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("""{"amount":"1250","currency":"USD","orderId":"o"}""")]
+    [InlineData("""{"amount":1e30,"currency":"USD","orderId":"o"}""")]
+    [InlineData("""{"amount":12.5,"currency":"USD","orderId":"o"}""")]
+    [InlineData("""{"amount":1250,"currency":"USD","orderId":"o","metadata":{"n":1}}""")]
+    [InlineData("""{"amount":1250,"currency":"USD",""")]
+    [InlineData("""[1,2,3]""")]
+    [InlineData("""null""")]
+    [InlineData("""not json""")]
+    public async Task Wrong_types_and_broken_json_are_400_not_500(string json)
+    {
+        var response = await _acme.PostRaw("/v1/payments", json, Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+    }
+
+    [Fact]
+    public async Task A_body_over_64_KiB_is_413()
+    {
+        var body = Requests.Charge();
+        body["description"] = new string('d', 70 * 1024);
+
+        var response = await _acme.Charge(body);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
+    }
+
+    [Fact]
+    public async Task A_validation_error_never_echoes_the_card_number()
+    {
+        var body = Requests.Charge();
+        ((JsonObject)body["card"]!)["number"] = 4242424242424242; // a number, not a string: a type error
+
+        var response = await _acme.Charge(body);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.Content.ReadAsStringAsync()).ShouldNotContain("4242424242424242");
+    }
+
+    private static void Set(JsonObject body, string path, JsonNode? value)
+    {
+        var parts = path.Split('.');
+        var target = parts.Length == 1 ? body : (JsonObject)body[parts[0]]!;
+        target[parts[^1]] = value;
+    }
+}
