@@ -1,5 +1,6 @@
 using Ledger.Host.Http;
 using Ledger.Host.Payments;
+using Ledger.Host.Reporting;
 using Serilog;
 using Serilog.Formatting.Json;
 
@@ -17,6 +18,7 @@ public static class LedgerApi
         builder.Services.AddLedger(builder.Configuration);
 
         var app = builder.Build();
+        app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
         app.UseCorrelationIds();
         app.UseProblemAnswers();
         app.UseAuthentication();
@@ -24,6 +26,13 @@ public static class LedgerApi
         app.MapLedgerHealth();
         app.MapRequestPayment();
         app.MapGetPayment();
+        app.MapListPayments();
+        app.MapRefundPayment();
+        app.MapListRefunds();
+        app.MapGetReceipt();
+        app.MapGetMetrics();
+        app.MapGetBalances();
+        Observability.PrometheusExporter.Map(app);
         return app;
     }
 

@@ -52,6 +52,8 @@ public static class LedgerServices
         services.Configure<SweepOptions>(configuration.GetSection("Ledger:Sweep"));
         services.AddSingleton<ResolvePendingPayments>();
         services.AddHostedService(sp => sp.GetRequiredService<ResolvePendingPayments>());
+        services.AddSingleton<Observability.LedgerMeter>();
+        services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
         services.AddLedgerHealth();
         return services;

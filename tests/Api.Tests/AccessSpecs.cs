@@ -20,10 +20,14 @@ public sealed class AccessSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [Fact]
     public async Task A_charge_without_a_key_is_401_and_writes_nothing()
     {
+        var keysBefore = await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys");
+        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from events");
+
         var response = await app.Client(null).Charge();
 
         await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
-        (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys")).ShouldBe(0);
+        (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys")).ShouldBe(keysBefore);
+        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(eventsBefore);
     }
 
     [Fact]

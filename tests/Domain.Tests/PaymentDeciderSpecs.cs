@@ -14,14 +14,14 @@ public sealed class PaymentDeciderSpecs
 
     private static readonly PaymentRequested Requested =
         new("pay_1", "acme", "order-1", 1250, "USD", Card, "2 coffees", NoMetadata, T0);
-    private static readonly PaymentCharged Charged = new("pay_1", "gw_1", T0.AddSeconds(1));
-    private static readonly PaymentFailed Failed = new("pay_1", "card_declined", "The card was declined.", T0.AddSeconds(1));
+    private static readonly PaymentCharged Charged = new("pay_1", "acme", 1250, "USD", "gw_1", "ACME-00000001", T0.AddSeconds(1));
+    private static readonly PaymentFailed Failed = new("pay_1", "acme", 1250, "USD", "card_declined", "The card was declined.", T0.AddSeconds(1));
 
     private static RefundPayment Refund(string id, long? amount) =>
         new(id, amount, "requested_by_customer", NoMetadata, T0.AddMinutes(5));
 
     private static PaymentRefunded Refunded(string id, long amount) =>
-        new("pay_1", id, amount, "requested_by_customer", NoMetadata, T0.AddMinutes(5));
+        new("pay_1", "acme", id, amount, "USD", "requested_by_customer", NoMetadata, T0.AddMinutes(5));
 
     [Fact]
     public void Requesting_a_new_payment_records_the_request() =>
@@ -37,7 +37,7 @@ public sealed class PaymentDeciderSpecs
 
     [Fact]
     public void A_pending_payment_records_the_gateways_charge() =>
-        Spec.Given(Requested).When(new RecordCharge("gw_1", T0.AddSeconds(1))).Then(Charged);
+        Spec.Given(Requested).When(new RecordCharge("gw_1", "ACME-00000001", T0.AddSeconds(1))).Then(Charged);
 
     [Fact]
     public void A_pending_payment_records_the_gateways_decline() =>
@@ -46,7 +46,7 @@ public sealed class PaymentDeciderSpecs
     [Fact]
     public void Recording_the_same_outcome_twice_is_a_safe_retry()
     {
-        Spec.Given(Requested, Charged).When(new RecordCharge("gw_1", T0.AddSeconds(2))).Then();
+        Spec.Given(Requested, Charged).When(new RecordCharge("gw_1", "ACME-00000001", T0.AddSeconds(2))).Then();
         Spec.Given(Requested, Failed).When(new RecordFailure("card_declined", "again", T0.AddSeconds(2))).Then();
     }
 
@@ -54,12 +54,12 @@ public sealed class PaymentDeciderSpecs
     public void A_payment_cannot_take_the_opposite_outcome()
     {
         Spec.Given(Requested, Charged).When(new RecordFailure("card_declined", "no", T0)).ThenRejected("outcome_conflict");
-        Spec.Given(Requested, Failed).When(new RecordCharge("gw_1", T0)).ThenRejected("outcome_conflict");
+        Spec.Given(Requested, Failed).When(new RecordCharge("gw_1", "ACME-00000001", T0)).ThenRejected("outcome_conflict");
     }
 
     [Fact]
     public void Nothing_can_happen_to_a_payment_that_was_never_requested() =>
-        Spec.Given().When(new RecordCharge("gw_1", T0)).ThenRejected("payment_not_found");
+        Spec.Given().When(new RecordCharge("gw_1", "ACME-00000001", T0)).ThenRejected("payment_not_found");
 
     [Fact]
     public void A_refund_without_an_amount_refunds_all_that_remains() =>

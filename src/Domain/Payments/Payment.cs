@@ -27,6 +27,7 @@ public sealed record Payment(
     string? Description,
     IReadOnlyDictionary<string, string> Metadata,
     string? GatewayReference,
+    string? ReceiptNumber,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     long Version,
@@ -44,11 +45,11 @@ public sealed record Payment(
         (null, PaymentRequested e) => new Payment(
             e.PaymentId, e.MerchantId, e.OrderId, e.Amount, e.Currency, PaymentStatus.Pending,
             AmountRefunded: 0, FailureCode: null, FailureMessage: null, e.Card, e.Description, e.Metadata,
-            GatewayReference: null, CreatedAt: e.At, UpdatedAt: e.At, Version: 1, Refunds: []),
+            GatewayReference: null, ReceiptNumber: null, CreatedAt: e.At, UpdatedAt: e.At, Version: 1, Refunds: []),
         (null, _) => null,
         (_, PaymentCharged e) => state with
         {
-            Status = PaymentStatus.Succeeded, GatewayReference = e.GatewayReference,
+            Status = PaymentStatus.Succeeded, GatewayReference = e.GatewayReference, ReceiptNumber = e.ReceiptNumber,
             UpdatedAt = e.At, Version = state.Version + 1,
         },
         (_, PaymentFailed e) => state with

@@ -16,8 +16,8 @@ public abstract record PaymentCommand
         IReadOnlyDictionary<string, string> Metadata,
         DateTimeOffset Now) : PaymentCommand;
 
-    /// <summary>The gateway took the money.</summary>
-    public sealed record RecordCharge(string GatewayReference, DateTimeOffset Now) : PaymentCommand;
+    /// <summary>The gateway took the money. The receipt number is issued by the caller (a database sequence).</summary>
+    public sealed record RecordCharge(string GatewayReference, string ReceiptNumber, DateTimeOffset Now) : PaymentCommand;
 
     /// <summary>The gateway said no, or never answered after its retries.</summary>
     public sealed record RecordFailure(string FailureCode, string FailureMessage, DateTimeOffset Now) : PaymentCommand;

@@ -17,8 +17,10 @@ public static class PaymentDecider
 
         (null, _) => throw new PaymentRejected(PaymentRejected.PaymentNotFound, "No such payment."),
 
-        ({ Status: PaymentStatus.Pending }, RecordCharge c) => [new PaymentCharged(state.Id, c.GatewayReference, c.Now)],
-        ({ Status: PaymentStatus.Pending }, RecordFailure c) => [new PaymentFailed(state.Id, c.FailureCode, c.FailureMessage, c.Now)],
+        ({ Status: PaymentStatus.Pending }, RecordCharge c) =>
+            [new PaymentCharged(state.Id, state.MerchantId, state.Amount, state.Currency, c.GatewayReference, c.ReceiptNumber, c.Now)],
+        ({ Status: PaymentStatus.Pending }, RecordFailure c) =>
+            [new PaymentFailed(state.Id, state.MerchantId, state.Amount, state.Currency, c.FailureCode, c.FailureMessage, c.Now)],
         ({ IsCharged: true }, RecordCharge) => [],
         ({ Status: PaymentStatus.Failed }, RecordFailure) => [],
         (_, RecordCharge or RecordFailure) => throw new PaymentRejected(
@@ -27,7 +29,7 @@ public static class PaymentDecider
         (_, RefundPayment c) when state.Refunds.Any(r => r.RefundId == c.RefundId) => [],
         ({ Status: PaymentStatus.Succeeded or PaymentStatus.PartiallyRefunded }, RefundPayment c)
             when (c.Amount ?? state.AmountRefundable) <= state.AmountRefundable =>
-            [new PaymentRefunded(state.Id, c.RefundId, c.Amount ?? state.AmountRefundable, c.Reason, c.Metadata, c.Now)],
+            [new PaymentRefunded(state.Id, state.MerchantId, c.RefundId, c.Amount ?? state.AmountRefundable, state.Currency, c.Reason, c.Metadata, c.Now)],
         ({ Status: PaymentStatus.Succeeded or PaymentStatus.PartiallyRefunded }, RefundPayment c) => throw new PaymentRejected(
             PaymentRejected.RefundExceedsRemaining,
             $"The refund of {c.Amount} exceeds the {state.AmountRefundable} that remains refundable."),

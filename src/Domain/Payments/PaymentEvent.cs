@@ -25,14 +25,31 @@ public abstract record PaymentEvent
         IReadOnlyDictionary<string, string> Metadata,
         DateTimeOffset At) : PaymentEvent;
 
-    public sealed record PaymentCharged(string PaymentId, string GatewayReference, DateTimeOffset At) : PaymentEvent;
+    /// <summary>The money moved. Carries what the books need, so each projection is fed by this one event.</summary>
+    public sealed record PaymentCharged(
+        string PaymentId,
+        string MerchantId,
+        long Amount,
+        string Currency,
+        string GatewayReference,
+        string ReceiptNumber,
+        DateTimeOffset At) : PaymentEvent;
 
-    public sealed record PaymentFailed(string PaymentId, string FailureCode, string FailureMessage, DateTimeOffset At) : PaymentEvent;
+    public sealed record PaymentFailed(
+        string PaymentId,
+        string MerchantId,
+        long Amount,
+        string Currency,
+        string FailureCode,
+        string FailureMessage,
+        DateTimeOffset At) : PaymentEvent;
 
     public sealed record PaymentRefunded(
         string PaymentId,
+        string MerchantId,
         string RefundId,
         long Amount,
+        string Currency,
         string Reason,
         IReadOnlyDictionary<string, string> Metadata,
         DateTimeOffset At) : PaymentEvent;

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Ledger.Host.Payments;
+using Ledger.Host.Reporting;
 
 namespace Ledger.Host.Http;
 
@@ -12,4 +13,11 @@ namespace Ledger.Host.Http;
 [JsonSerializable(typeof(PaymentResource))]
 [JsonSerializable(typeof(CreatePaymentRequest))]
 [JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(CreateRefundRequest))]
+[JsonSerializable(typeof(RefundCreated))]
+[JsonSerializable(typeof(PaymentList))]
+[JsonSerializable(typeof(RefundList))]
+[JsonSerializable(typeof(ReceiptResource))]
+[JsonSerializable(typeof(MetricsReport))]
+[JsonSerializable(typeof(BalanceReport))]
 internal sealed partial class ApiJson : JsonSerializerContext;

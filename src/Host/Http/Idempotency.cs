@@ -108,6 +108,19 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         return cmd;
     }
 
+    /// <summary>Claims the key and stores its answer at once: for requests that finish in one transaction.</summary>
+    public NpgsqlBatchCommand Remember(IdempotencyScope scope, byte[] fingerprint, string resourceId, StoredResponse response, DateTimeOffset now)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            insert into idempotency_keys (merchant_id, endpoint, key, fingerprint, resource_id, status,
+                response_status, response_body, response_location, locked_until, created_at, expires_at)
+            values ($1, $2, $3, $4, $5, 'completed', $6, $7, $8, $9, $9, $10)
+            """);
+        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, fingerprint, resourceId, response.Status, response.Body,
+            (object?)response.Location ?? DBNull.Value, now.UtcDateTime, (now + options.Value.Retention).UtcDateTime);
+        return cmd;
+    }
+
     public static bool IsClaimConflict(PostgresException e) =>
         e is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "idempotency_keys_pkey" };
 

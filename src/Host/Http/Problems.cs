@@ -34,16 +34,18 @@ public static class Problems
         response.StatusCode = problem.Status;
         response.ContentType = ContentType;
         if (problem.RetryAfterSeconds is { } seconds) response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var body = new ProblemBody(
+        await response.WriteAsync(Serialize(problem, CorrelationId.Of(context)), context.RequestAborted);
+    }
+
+    public static string Serialize(ApiProblem problem, string? correlationId) =>
+        System.Text.Json.JsonSerializer.Serialize(new ProblemBody(
             Type: $"https://docs.ledger.dev/errors/{problem.Code}",
             Title: problem.Title,
             Status: problem.Status,
             Detail: problem.Message,
             Code: problem.Code,
             Errors: problem.Errors,
-            CorrelationId: CorrelationId.Of(context));
-        await response.WriteAsync(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.ProblemBody), context.RequestAborted);
-    }
+            CorrelationId: correlationId), ApiJson.Default.ProblemBody);
 
     /// <summary>
     /// The one place our own exception types become HTTP answers. Framework exceptions are not mapped

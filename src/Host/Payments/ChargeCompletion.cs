@@ -2,6 +2,7 @@ using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Gateway;
 using Ledger.Host.Http;
+using Npgsql;
 using static Ledger.Domain.Payments.PaymentCommand;
 
 namespace Ledger.Host.Payments;
@@ -10,14 +11,15 @@ namespace Ledger.Host.Payments;
 /// The second step of a charge: the gateway's outcome and the key's final answer, in one transaction.
 /// Shared by the request itself, by a retry that takes over a dead owner's key, and by the sweep.
 /// </summary>
-public sealed class ChargeCompletion(PostgresEventStore<PaymentEvent> store, IPaymentGateway gateway, TimeProvider clock)
+public sealed class ChargeCompletion(
+    PostgresEventStore<PaymentEvent> store, IPaymentGateway gateway, NpgsqlDataSource db, Observability.LedgerMeter meter, TimeProvider clock)
 {
     public async Task<StoredResponse> RecordOutcomeAsync(
         string paymentId, IdempotencyScope scope, GatewayOutcome outcome, EventMetadata metadata, CancellationToken ct)
     {
         PaymentCommand command = outcome switch
         {
-            GatewayOutcome.Approved a => new RecordCharge(a.Reference, clock.Now()),
+            GatewayOutcome.Approved a => new RecordCharge(a.Reference, await NextReceiptNumberAsync(scope.MerchantId, ct), clock.Now()),
             GatewayOutcome.Declined d => new RecordFailure(d.Code, d.Message, clock.Now()),
             _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, null),
         };
@@ -32,6 +34,9 @@ public sealed class ChargeCompletion(PostgresEventStore<PaymentEvent> store, IPa
             {
                 await store.AppendAsync(paymentId, state.Version, events, metadata,
                     batch => batch.BatchCommands.Add(Idempotency.Complete(scope, response)), ct);
+                foreach (var e in events)
+                    if (e is PaymentEvent.PaymentCharged) meter.PaymentSucceeded();
+                    else if (e is PaymentEvent.PaymentFailed f) meter.PaymentFailed(f.FailureCode);
                 return response;
             }
             catch (ConcurrencyException)
@@ -39,6 +44,13 @@ public sealed class ChargeCompletion(PostgresEventStore<PaymentEvent> store, IPa
                 // Someone else (the sweep, a retry) recorded an outcome first: fold again; Decide says what is left.
             }
         }
+    }
+
+    private async Task<string> NextReceiptNumberAsync(string merchantId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("select nextval('receipt_numbers')");
+        var number = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        return $"{merchantId.ToUpperInvariant()}-{number:D8}";
     }
 
     /// <summary>Finishes a charge whose first owner died: asks the gateway what became of it, by the same key.</summary>

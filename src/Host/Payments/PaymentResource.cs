@@ -35,10 +35,10 @@ public sealed record PaymentResource(
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
-    public static PaymentResource From(Payment p, string? receiptNumber = null) => new(
+    public static PaymentResource From(Payment p) => new(
         p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, StatusName(p.Status), p.AmountRefunded, p.AmountRefundable,
         p.FailureCode, p.FailureMessage, new CardResource(p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint),
-        p.Description, p.Metadata, receiptNumber, p.CreatedAt.UtcDateTime, p.UpdatedAt.UtcDateTime, p.Version);
+        p.Description, p.Metadata, p.ReceiptNumber, p.CreatedAt.UtcDateTime, p.UpdatedAt.UtcDateTime, p.Version);
 
     public string ToJson() => JsonSerializer.Serialize(this, ApiJson.Default.PaymentResource);
 

@@ -46,6 +46,7 @@ public static class RequestPayment
         IPaymentGateway gateway,
         ChargeCompletion completion,
         Secrets secrets,
+        Observability.LedgerMeter meter,
         TimeProvider clock)
     {
         var merchant = http.User.RequireMerchant();
@@ -73,6 +74,7 @@ public static class RequestPayment
             {
                 await store.AppendAsync(paymentId, 0, PaymentDecider.Decide(request, null), metadata,
                     batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
+                meter.PaymentCreated();
                 break;
             }
             catch (PostgresException e) when (Idempotency.IsClaimConflict(e))

@@ -7,7 +7,7 @@ using static Ledger.Domain.Payments.PaymentEvent;
 
 namespace Ledger.Projections.Payments;
 
-/// <summary>payment_views: one row per payment, written in the append's transaction.</summary>
+/// <summary>payment_views (one row per payment) and refund_views (one per refund), written in the append's transaction.</summary>
 public sealed class PaymentViewProjection : IInlineProjection<PaymentEvent>
 {
     public string Name => "payment_views";
@@ -27,9 +27,9 @@ public sealed class PaymentViewProjection : IInlineProjection<PaymentEvent>
                     r.Card.ExpYear, r.Card.Fingerprint, (object?)r.Description ?? DBNull.Value,
                     Jsonb(JsonSerializer.Serialize(r.Metadata, EventJson.Default.IReadOnlyDictionaryStringString)), r.At.UtcDateTime, e.Version),
                 PaymentCharged c => Command("""
-                    update payment_views set status = 'succeeded', gateway_reference = $2, updated_at = $3, version = $4
-                    where id = $1 and version = $4 - 1
-                    """, c.PaymentId, c.GatewayReference, c.At.UtcDateTime, e.Version),
+                    update payment_views set status = 'succeeded', gateway_reference = $2, receipt_number = $3, updated_at = $4, version = $5
+                    where id = $1 and version = $5 - 1
+                    """, c.PaymentId, c.GatewayReference, c.ReceiptNumber, c.At.UtcDateTime, e.Version),
                 PaymentFailed f => Command("""
                     update payment_views set status = 'failed', failure_code = $2, failure_message = $3, updated_at = $4, version = $5
                     where id = $1 and version = $5 - 1
@@ -43,6 +43,13 @@ public sealed class PaymentViewProjection : IInlineProjection<PaymentEvent>
                     """, r.PaymentId, r.Amount, r.At.UtcDateTime, e.Version),
                 _ => throw new ArgumentOutOfRangeException(nameof(events), e.Type, "Not a payment event."),
             });
+        foreach (var e in events)
+            if (e.Data is PaymentRefunded r)
+                batch.BatchCommands.Add(Command("""
+                    insert into refund_views (id, payment_id, merchant_id, amount, reason, created_at, version)
+                    values ($1, $2, $3, $4, $5, $6, $7)
+                    on conflict (id) do nothing
+                    """, r.RefundId, r.PaymentId, r.MerchantId, r.Amount, r.Reason, r.At.UtcDateTime, e.Version));
     }
 
     internal static NpgsqlBatchCommand Command(string sql, params object[] values)

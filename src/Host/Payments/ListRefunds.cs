@@ -1,0 +1,28 @@
+using Ledger.Host.Http;
+using Npgsql;
+
+namespace Ledger.Host.Payments;
+
+public sealed record RefundList(IReadOnlyList<RefundResource> Data);
+
+/// <summary>GET /v1/payments/{id}/refunds: oldest first, from refund_views.</summary>
+public static class ListRefunds
+{
+    public static void MapListRefunds(this IEndpointRouteBuilder app) =>
+        app.MapGet("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Reader);
+
+    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    {
+        var ct = http.RequestAborted;
+        var payment = await GetPayment.FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), ct)
+            ?? throw ApiProblem.PaymentNotFound();
+        await using var cmd = db.CreateCommand(
+            "select id, amount, reason, created_at from refund_views where payment_id = $1 order by version");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        var refunds = new List<RefundResource>();
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                refunds.Add(new RefundResource(reader.GetString(0), id, reader.GetInt64(1), reader.GetString(2), reader.GetDateTime(3), payment.ReceiptNumber));
+        return Results.Text(System.Text.Json.JsonSerializer.Serialize(new RefundList(refunds), ApiJson.Default.RefundList), "application/json");
+    }
+}

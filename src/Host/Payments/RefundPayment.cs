@@ -1,0 +1,105 @@
+using Ledger.Domain.Money;
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Host.Http;
+using Npgsql;
+
+namespace Ledger.Host.Payments;
+
+public sealed record CreateRefundRequest(long? Amount, string? Reason, Dictionary<string, string>? Metadata);
+
+public sealed record RefundResource(string Id, string PaymentId, long Amount, string? Reason, DateTime CreatedAt, string? ReceiptNumber);
+
+public sealed record RefundCreated(RefundResource Refund, PaymentResource Payment);
+
+/// <summary>
+/// POST /v1/payments/{id}/refunds. One transaction: PaymentRefunded at the expected version, the projections,
+/// and the key's answer. Racing refunds of one payment lose the version race, fold again and decide again, so
+/// together they never refund more than was charged. A refusal by the decider (409/422) is remembered too.
+/// </summary>
+public static class RefundPayment
+{
+    public const string Endpoint = "POST /v1/payments/{id}/refunds";
+    public static readonly string[] Reasons = ["duplicate", "fraudulent", "requested_by_customer"];
+    private const int MaxAttempts = 20;
+
+    public static void MapRefundPayment(this IEndpointRouteBuilder app) =>
+        app.MapPost("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Merchant);
+
+    private static async Task<IResult> Handle(
+        string id, HttpContext http, PostgresEventStore<PaymentEvent> store, Idempotency idempotency,
+        Observability.LedgerMeter meter, TimeProvider clock)
+    {
+        var merchant = http.User.RequireMerchant();
+        var key = Idempotency.ParseKey(http.Request);
+        var (body, raw) = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreateRefundRequest, http.RequestAborted);
+        Validate(body);
+
+        var ct = CancellationToken.None;
+        var history = await store.ReadStreamAsync(id, ct: ct);
+        if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)
+            throw ApiProblem.PaymentNotFound();
+
+        var scope = new IdempotencyScope(merchant, Endpoint, key);
+        var fingerprint = idempotency.Fingerprint(http.Request, raw);
+        var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
+        var refundId = $"re_{Guid.NewGuid():N}";
+        var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
+
+        for (var attempt = 1; ; attempt++)
+        {
+            var (events, response) = Decide(command, state);
+            try
+            {
+                await store.AppendAsync(id, state.Version, events, metadata,
+                    batch => batch.BatchCommands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
+                if (events.Length > 0) meter.Refunded();
+                return new StoredResponseResult(response, replayed: false);
+            }
+            catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
+            {
+                return await idempotency.ResolveAsync(scope, fingerprint, ct) switch
+                {
+                    ExistingKey.Completed done => new StoredResponseResult(done.Response, replayed: true),
+                    ExistingKey.Reused => throw RequestPayment.KeyReused(),
+                    _ => throw RequestPayment.KeyInUse(),
+                };
+            }
+            catch (ConcurrencyException) when (attempt < MaxAttempts)
+            {
+                state = Payment.Fold((await store.ReadStreamAsync(id, ct: ct)).Select(e => e.Data))!;
+            }
+        }
+    }
+
+    /// <summary>The events and the answer: 201 with the refund, or the decider's refusal as a problem.</summary>
+    private static (PaymentEvent[] Events, StoredResponse Response) Decide(PaymentCommand.RefundPayment command, Payment state)
+    {
+        try
+        {
+            var events = PaymentDecider.Decide(command, state);
+            var after = events.Aggregate((Payment?)state, Payment.Evolve)!;
+            var refund = after.Refunds.Single(r => r.RefundId == command.RefundId);
+            var body = new RefundCreated(Resource(refund, after), PaymentResource.From(after));
+            return (events, new StoredResponse(201, System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.RefundCreated), null));
+        }
+        catch (PaymentRejected rejected)
+        {
+            var problem = Problems.ToProblem(rejected)!;
+            return ([], new StoredResponse(problem.Status, Problems.Serialize(problem, correlationId: null), null));
+        }
+    }
+
+    public static RefundResource Resource(Refund r, Payment p) =>
+        new(r.RefundId, p.Id, r.Amount, r.Reason, r.At.UtcDateTime, p.ReceiptNumber);
+
+    private static void Validate(CreateRefundRequest r)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Error(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        if (r.Amount is { } amount && !Amount.IsValid(amount)) Error("amount", $"Must be between {Amount.Min} and {Amount.Max} minor units.");
+        if (r.Reason is not null && !Reasons.Contains(r.Reason)) Error("reason", $"Must be one of: {string.Join(", ", Reasons)}.");
+        Metadata.Validate(r.Metadata, Error);
+        if (errors.Count > 0) throw ApiProblem.Validation(errors);
+    }
+}

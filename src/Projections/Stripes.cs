@@ -1,0 +1,19 @@
+namespace Ledger.Projections;
+
+/// <summary>
+/// Counter rows are split into stripes so concurrent charges of one merchant update different rows instead
+/// of queueing on one; reads sum the stripes. The stripe comes from the payment id, so a rebuild lands every
+/// event in the same stripe again.
+/// </summary>
+public static class Stripes
+{
+    public const int Count = 16;
+
+    public static short Of(string paymentId)
+    {
+        // FNV-1a: stable across processes, unlike string.GetHashCode.
+        uint hash = 2166136261;
+        foreach (var c in paymentId) hash = (hash ^ c) * 16777619;
+        return (short)(hash % Count);
+    }
+}
