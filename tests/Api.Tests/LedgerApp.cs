@@ -28,7 +28,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>Extra settings a fixture needs (gateway latency, say).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string>> Settings => [];
 
-    public async ValueTask InitializeAsync()
+    public virtual async ValueTask InitializeAsync()
     {
         await Database.InitializeAsync();
         _ = Server; // start the host now: migrations run before the first test
