@@ -43,6 +43,13 @@ public sealed record PendingEvent<TEvent>(
     DateTimeOffset OccurredAt,
     EventMetadata Metadata);
 
+/// <summary>A place in the global log's commit order.</summary>
+public readonly record struct LogPosition(ulong TransactionId, long Sequence)
+{
+    public static readonly LogPosition Start = new(0, 0);
+    public static LogPosition Of<TEvent>(StoredEvent<TEvent> e) => new(e.TransactionId, e.Sequence);
+}
+
 public sealed record AppendResult(long Version, IReadOnlyList<long> Sequences);
 
 /// <summary>A page of the global log. Pass <see cref="NextAfter"/> back as <c>after</c> for the next page.</summary>

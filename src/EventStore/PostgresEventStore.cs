@@ -96,63 +96,115 @@ public sealed class PostgresEventStore<TEvent>(
     }
 
     /// <summary>
-    /// The global log after <paramref name="after"/>, in commit-safe order: (transaction id, sequence), cut at
-    /// the oldest transaction still in flight. An event whose transaction commits later is delivered later;
+    /// The global log after <paramref name="after"/> (a sequence), in commit-safe order: (transaction id, sequence),
+    /// cut at the oldest transaction still in flight. An event whose transaction commits later is delivered later;
     /// none is skipped and none is delivered twice, and nobody waits on a timeout to find out.
     /// </summary>
     public async Task<LogPage<TEvent>> ReadAllAsync(long after, int limit, CancellationToken ct = default)
     {
+        var position = await PositionOfAsync(after, ct);
+        var (events, hasMore) = await ReadFromAsync(position, limit, commitSafe: true, ct);
+        return new LogPage<TEvent>(events, events.Count > 0 ? events[^1].Sequence : after, hasMore);
+    }
+
+    /// <summary>Where a sequence stands in commit order: the transaction that wrote it (or the nearest one before it).</summary>
+    public async Task<LogPosition> PositionOfAsync(long sequence, CancellationToken ct = default)
+    {
+        if (sequence <= 0) return LogPosition.Start;
+        await using var cmd = dataSource.CreateCommand(
+            "select transaction_id from events where sequence <= $1 order by sequence desc limit 1");
+        cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = sequence });
+        return await cmd.ExecuteScalarAsync(ct) is ulong txid ? new LogPosition(txid, sequence) : LogPosition.Start;
+    }
+
+    /// <summary>
+    /// Events after <paramref name="after"/> in (transaction id, sequence) order. <paramref name="commitSafe"/>: stop at the
+    /// oldest transaction in flight. Pass false only while holding a lock that keeps writers out (a rebuild's swap).
+    /// </summary>
+    public async Task<(IReadOnlyList<StoredEvent<TEvent>> Events, bool HasMore)> ReadFromAsync(
+        LogPosition after, int limit, bool commitSafe, CancellationToken ct = default, NpgsqlConnection? connection = null)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        // The cursor is a sequence; its place in commit order is the transaction that wrote it.
         // Every transaction below the snapshot's xmin has ended, so nothing can still appear before the cut.
-        await using var cmd = dataSource.CreateCommand($"""
-            with cursor_position as (
-                select coalesce(
-                    (select transaction_id from events where sequence <= $1 order by sequence desc limit 1),
-                    '0'::xid8) as transaction_id
-            )
-            select {Columns} from events, cursor_position c
-            where (events.transaction_id, events.sequence) > (c.transaction_id, $1)
-              and events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            order by events.transaction_id, events.sequence
-            limit $2
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+        var sql = $"""
+            select {Columns} from events
+            where (transaction_id, sequence) > ($1::xid8, $2)
+              {(commitSafe ? "and transaction_id < pg_snapshot_xmin(pg_current_snapshot())" : "")}
+            order by transaction_id, sequence
+            limit $3
+            """;
+        await using var cmd = connection is null ? dataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = after.TransactionId, NpgsqlDbType = NpgsqlDbType.Xid8 });
+        cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after.Sequence });
         cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit + 1 });
         var events = await ReadEvents(cmd, ct);
         var hasMore = events.Count > limit;
-        var page = hasMore ? events.Take(limit).ToList() : events;
-        return new LogPage<TEvent>(page, page.Count > 0 ? page[^1].Sequence : after, hasMore);
+        return (hasMore ? events.Take(limit).ToList() : events, hasMore);
+    }
+
+    /// <summary>The commit-safe horizon now: every event of a transaction below it is committed or never will be.</summary>
+    public async Task<ulong> HorizonAsync(CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("select pg_snapshot_xmin(pg_current_snapshot())");
+        return (ulong)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Every event written by a transaction below <paramref name="horizon"/> (null: every visible event), stream by
+    /// stream, each in version order: what a rebuild or an audit folds. Streamed: the log never has to fit in memory.
+    /// Pass <paramref name="connection"/> to read inside its transaction (an audit's snapshot).
+    /// </summary>
+    public async IAsyncEnumerable<StoredEvent<TEvent>> StreamAllBelowAsync(
+        ulong? horizon, NpgsqlConnection? connection = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var own = connection is null ? await dataSource.OpenConnectionAsync(ct) : null;
+        await using var cmd = new NpgsqlCommand($"""
+            select {Columns} from events {(horizon is null ? "" : "where transaction_id < $1")} order by stream_id, version
+            """, connection ?? own);
+        if (horizon is not null)
+            cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = horizon.Value, NpgsqlDbType = NpgsqlDbType.Xid8 });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) yield return ReadEvent(reader);
+    }
+
+    /// <summary>The events of transactions below <paramref name="horizon"/>: the size of what <see cref="StreamAllBelowAsync"/> yields.</summary>
+    public async Task<long> CountBelowAsync(ulong horizon, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("select count(*) from events where transaction_id < $1");
+        cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = horizon, NpgsqlDbType = NpgsqlDbType.Xid8 });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     private const string Columns =
-        "events.sequence, events.stream_id, events.version, events.type, events.data::text, events.metadata::text, " +
-        "events.occurred_at, events.transaction_id, events.hash, events.previous_hash";
+        "sequence, stream_id, version, type, data::text, metadata::text, occurred_at, transaction_id, hash, previous_hash";
 
     private async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadEvents(NpgsqlCommand cmd, CancellationToken ct)
     {
         var result = new List<StoredEvent<TEvent>>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            var type = reader.GetString(3);
-            var dataJson = reader.GetString(4);
-            var metadataJson = reader.GetString(5);
-            result.Add(new StoredEvent<TEvent>(
-                Sequence: reader.GetInt64(0),
-                StreamId: reader.GetString(1),
-                Version: reader.GetInt64(2),
-                Type: type,
-                Data: codec.Deserialize(type, dataJson),
-                DataJson: dataJson,
-                Metadata: JsonSerializer.Deserialize(metadataJson, StoreJsonContext.Default.EventMetadata)!,
-                MetadataJson: metadataJson,
-                OccurredAt: reader.GetFieldValue<DateTimeOffset>(6),
-                TransactionId: reader.GetFieldValue<ulong>(7),
-                Hash: reader.GetFieldValue<byte[]>(8),
-                PreviousHash: reader.IsDBNull(9) ? null : reader.GetFieldValue<byte[]>(9)));
-        }
+        while (await reader.ReadAsync(ct)) result.Add(ReadEvent(reader));
         return result;
+    }
+
+    private StoredEvent<TEvent> ReadEvent(NpgsqlDataReader reader)
+    {
+        var type = reader.GetString(3);
+        var dataJson = reader.GetString(4);
+        var metadataJson = reader.GetString(5);
+        return new StoredEvent<TEvent>(
+            Sequence: reader.GetInt64(0),
+            StreamId: reader.GetString(1),
+            Version: reader.GetInt64(2),
+            Type: type,
+            Data: codec.Deserialize(type, dataJson),
+            DataJson: dataJson,
+            Metadata: JsonSerializer.Deserialize(metadataJson, StoreJsonContext.Default.EventMetadata)!,
+            MetadataJson: metadataJson,
+            OccurredAt: reader.GetFieldValue<DateTimeOffset>(6),
+            TransactionId: reader.GetFieldValue<ulong>(7),
+            Hash: reader.GetFieldValue<byte[]>(8),
+            PreviousHash: reader.IsDBNull(9) ? null : reader.GetFieldValue<byte[]>(9));
     }
 
     private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)

@@ -1,3 +1,4 @@
+using Ledger.Host.Auditing;
 using Ledger.Host.Http;
 using Ledger.Host.Payments;
 using Ledger.Host.Reporting;
@@ -32,6 +33,9 @@ public static class LedgerApi
         app.MapGetReceipt();
         app.MapGetMetrics();
         app.MapGetBalances();
+        app.MapGetStreamEvents();
+        app.MapGetPaymentHistory();
+        app.MapReadEventLog();
         Observability.PrometheusExporter.Map(app);
         return app;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ledger.EventStore;
 using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
 
 namespace Ledger.Host.Cli;
 
@@ -13,65 +14,103 @@ public static class LedgerCli
 
     public static bool Handles(string[] args) => args.Length > 0 && Verbs.Contains(args[0]);
 
-    public static async Task<int> RunAsync(string[] args)
+    /// <param name="configuration">null: appsettings beside the executable, then environment variables.</param>
+    /// <param name="console">null: the terminal.</param>
+    public static async Task<int> RunAsync(string[] args, IConfiguration? configuration = null, IAnsiConsole? console = null)
     {
-        var root = new RootCommand("Ledger: an event-sourced payment ledger. Without a command, runs the HTTP API.");
-        root.Subcommands.Add(Db());
-
+        var cli = new CliContext(configuration ?? DefaultConfiguration(), console ?? AnsiConsole.Console);
+        var root = new RootCommand("Ledger: an event-sourced payment ledger. Without a command, runs the HTTP API.")
+        {
+            DbCommands.Create(cli),
+            ProjectionCommands.Create(cli),
+            StreamCommands.Create(cli),
+            AuditCommands.Create(cli),
+            EventCommands.Create(cli),
+        };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var error in parsed.Errors) await Console.Error.WriteLineAsync(error.Message);
-            await Console.Error.WriteLineAsync("See --help.");
+            foreach (var error in parsed.Errors) cli.Console.MarkupLineInterpolated($"[red]{error.Message}[/]");
+            cli.Console.WriteLine("See --help.");
             return ExitCodes.Usage;
         }
-        return await parsed.InvokeAsync();
-    }
-
-    private static Command Db()
-    {
-        var migrate = new Command("migrate", "Bring the database schema up to date (also done at start-up).");
-        migrate.SetAction(async (_, ct) =>
+        try
         {
-            await using var services = Services();
-            var applied = await services.GetRequiredService<SchemaMigrator>().MigrateAsync(LedgerServices.AllMigrations, ct);
-            Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Module}/{m.Name}"))}");
-            return ExitCodes.Ok;
-        });
-        var script = new Command("script", "Print the whole schema as one SQL script, for applying by hand.");
-        script.SetAction(_ =>
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = cli.Writer, Error = cli.Writer, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
         {
-            Console.Write(SchemaMigrator.Script(LedgerServices.AllMigrations));
-            return ExitCodes.Ok;
-        });
-        var db = new Command("db", "Database schema.") { migrate, script };
-        db.SetAction(_ => Usage(db));
-        return db;
+            cli.Console.MarkupLineInterpolated($"[red]{e.Message}[/]");
+            return ExitCodes.Usage;
+        }
     }
 
-    private static int Usage(Command command)
-    {
-        Console.Error.WriteLine($"'{command.Name}' needs a subcommand: {string.Join(", ", command.Subcommands.Select(c => c.Name))}. See --help.");
-        return ExitCodes.Usage;
-    }
-
-    /// <summary>The store's services, configured like the host: appsettings, then environment variables.</summary>
-    internal static ServiceProvider Services()
+    private static IConfiguration DefaultConfiguration()
     {
         var environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
-        var configuration = new ConfigurationBuilder()
+        return new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
             .AddJsonFile($"appsettings.{environment}.json", optional: true)
             .AddEnvironmentVariables()
             .Build();
-        return new ServiceCollection().AddLogging().AddLedgerStore(configuration).BuildServiceProvider();
     }
 }
+
+/// <summary>What every command needs: where the database is, and where to write.</summary>
+public sealed class CliContext(IConfiguration configuration, IAnsiConsole console)
+{
+    public IAnsiConsole Console { get; } = console;
+    public TextWriter Writer { get; } = new AnsiTextWriter(console);
+
+    public ServiceProvider Services() =>
+        new ServiceCollection().AddLogging().AddLedgerStore(configuration).BuildServiceProvider();
+
+    public static Command Group(string name, string description, params Command[] subcommands)
+    {
+        var group = new Command(name, description);
+        foreach (var sub in subcommands) group.Subcommands.Add(sub);
+        group.SetAction(int (_) => throw new UsageException(
+            $"'{name}' needs a subcommand: {string.Join(", ", subcommands.Select(c => c.Name))}. See --help."));
+        return group;
+    }
+
+    private sealed class AnsiTextWriter(IAnsiConsole console) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void Write(char value) => console.Write(value.ToString());
+        public override void Write(string? value) => console.Write(value ?? "");
+    }
+}
+
+/// <summary>The command line was well-formed but its values are not (exit 2).</summary>
+public sealed class UsageException(string message) : Exception(message);
 
 public static class ExitCodes
 {
     public const int Ok = 0;
     public const int Discrepancies = 1;
     public const int Usage = 2;
+}
+
+public static class DbCommands
+{
+    public static Command Create(CliContext cli)
+    {
+        var migrate = new Command("migrate", "Bring the database schema up to date (also done at start-up).");
+        migrate.SetAction(async (_, ct) =>
+        {
+            await using var services = cli.Services();
+            var applied = await services.GetRequiredService<SchemaMigrator>().MigrateAsync(LedgerServices.AllMigrations, ct);
+            cli.Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Module}/{m.Name}"))}");
+            return ExitCodes.Ok;
+        });
+        var script = new Command("script", "Print the whole schema as one SQL script, for applying by hand.");
+        script.SetAction(_ =>
+        {
+            cli.Writer.Write(SchemaMigrator.Script(LedgerServices.AllMigrations));
+            return ExitCodes.Ok;
+        });
+        return CliContext.Group("db", "Database schema.", migrate, script);
+    }
 }

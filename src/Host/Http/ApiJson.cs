@@ -20,4 +20,7 @@ namespace Ledger.Host.Http;
 [JsonSerializable(typeof(ReceiptResource))]
 [JsonSerializable(typeof(MetricsReport))]
 [JsonSerializable(typeof(BalanceReport))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.EventResource))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.StreamResource))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.EventPage))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -80,19 +79,10 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     /// </summary>
     public byte[] Fingerprint(HttpRequest request, byte[] body)
     {
-        var canonical = Canonical(JsonNode.Parse(body));
+        var canonical = Ledger.Projections.CanonicalJson.Of(JsonNode.Parse(body));
         var text = $"{request.Method}\n{request.Path}\n{canonical}";
         return HMACSHA256.HashData(secrets.FingerprintKey, Encoding.UTF8.GetBytes(text));
     }
-
-    private static string Canonical(JsonNode? node) => node switch
-    {
-        JsonObject o => "{" + string.Join(",", o.OrderBy(p => p.Key, StringComparer.Ordinal)
-            .Select(p => JsonSerializer.Serialize(p.Key, ApiJson.Default.String) + ":" + Canonical(p.Value))) + "}",
-        JsonArray a => "[" + string.Join(",", a.Select(Canonical)) + "]",
-        null => "null",
-        _ => node.ToJsonString(),
-    };
 
     public DateTimeOffset LeaseUntil(DateTimeOffset now) => now + options.Value.Lease;
 

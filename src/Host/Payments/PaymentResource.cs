@@ -25,18 +25,8 @@ public sealed record PaymentResource(
     DateTime UpdatedAt,
     long Version)
 {
-    public static string StatusName(PaymentStatus status) => status switch
-    {
-        PaymentStatus.Pending => "pending",
-        PaymentStatus.Succeeded => "succeeded",
-        PaymentStatus.Failed => "failed",
-        PaymentStatus.PartiallyRefunded => "partially_refunded",
-        PaymentStatus.Refunded => "refunded",
-        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
-    };
-
     public static PaymentResource From(Payment p) => new(
-        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, StatusName(p.Status), p.AmountRefunded, p.AmountRefundable,
+        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, Ledger.Projections.Rebuild.ReadModelBuilder.StatusName(p.Status), p.AmountRefunded, p.AmountRefundable,
         p.FailureCode, p.FailureMessage, new CardResource(p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint),
         p.Description, p.Metadata, p.ReceiptNumber, p.CreatedAt.UtcDateTime, p.UpdatedAt.UtcDateTime, p.Version);
 

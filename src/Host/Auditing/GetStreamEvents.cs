@@ -1,0 +1,74 @@
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Host.Http;
+using static Ledger.Domain.Payments.PaymentEvent;
+
+namespace Ledger.Host.Auditing;
+
+/// <summary>GET /v1/payments/{id}/events: the stream, oldest first, with its hash chain. A merchant sees only its own.</summary>
+public static class GetStreamEvents
+{
+    public static void MapGetStreamEvents(this IEndpointRouteBuilder app) =>
+        app.MapGet("/v1/payments/{id}/events", Handle).RequireAuthorization(Policies.Reader);
+
+    private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
+    {
+        var events = await ReadVisibleAsync(store, id, http, toVersion: null, toTime: null);
+        var body = new StreamResource(id, events[^1].Version, events.Select(EventResource.From).ToList());
+        return Results.Text(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.StreamResource), "application/json");
+    }
+
+    /// <summary>The stream's events up to a point, or a 404 if it does not exist or belongs to another merchant.</summary>
+    public static async Task<IReadOnlyList<StoredEvent<PaymentEvent>>> ReadVisibleAsync(
+        PostgresEventStore<PaymentEvent> store, string id, HttpContext http, long? toVersion, DateTimeOffset? toTime)
+    {
+        var events = await store.ReadStreamAsync(id, toVersion, toTime, http.RequestAborted);
+        var owner = events is [{ Data: PaymentRequested requested }, ..] ? requested.MerchantId : null;
+        if (owner is null || (!http.User.IsAuditor() && owner != http.User.MerchantId())) throw ApiProblem.PaymentNotFound();
+        return events;
+    }
+}
+
+/// <summary>
+/// GET /v1/payments/{id}/history?atVersion=N or ?at=TIME: the payment folded from its own events up to that point,
+/// not read from the read model.
+/// </summary>
+public static class GetPaymentHistory
+{
+    public static void MapGetPaymentHistory(this IEndpointRouteBuilder app) =>
+        app.MapGet("/v1/payments/{id}/history", Handle).RequireAuthorization(Policies.Reader);
+
+    private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
+    {
+        var query = new Query(http.Request);
+        var atVersion = query.Long("atVersion", min: 1);
+        var at = query.Time("at");
+        if (atVersion is not null && at is not null) query.Fail("at", "Give atVersion or at, not both.");
+        query.ThrowIfInvalid();
+
+        // Ownership is judged on the whole stream, so "before it existed" and "not yours" both read as not found.
+        await GetStreamEvents.ReadVisibleAsync(store, id, http, toVersion: 1, toTime: null);
+        var events = await store.ReadStreamAsync(id, atVersion, at, http.RequestAborted);
+        var state = Payment.Fold(events.Select(e => e.Data))
+            ?? throw new ApiProblem(404, "payment_not_found", "Payment not found at that point.", "The payment did not exist yet at that moment.");
+        return Results.Text(Payments.PaymentResource.From(state).ToJson(), "application/json");
+    }
+}
+
+/// <summary>GET /v1/events?after=&amp;limit=: the global log for auditors, in commit-safe order.</summary>
+public static class ReadEventLog
+{
+    public static void MapReadEventLog(this IEndpointRouteBuilder app) =>
+        app.MapGet("/v1/events", Handle).RequireAuthorization(Policies.Auditor);
+
+    private static async Task<IResult> Handle(HttpContext http, PostgresEventStore<PaymentEvent> store)
+    {
+        var query = new Query(http.Request);
+        var after = query.Long("after", min: 0) ?? 0;
+        var limit = query.Int("limit", 100, 1, 1000);
+        query.ThrowIfInvalid();
+        var page = await store.ReadAllAsync(after, limit, http.RequestAborted);
+        var body = new EventPage(page.Events.Select(EventResource.From).ToList(), page.NextAfter, page.HasMore);
+        return Results.Text(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.EventPage), "application/json");
+    }
+}

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Ledger.Projections.Rebuild;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Spectre.Console;
+
+namespace Ledger.Host.Cli;
+
+public static class ProjectionCommands
+{
+    public static Command Create(CliContext cli) =>
+        CliContext.Group("projections", "Read models built from the event log.", List(cli), Rebuild(cli));
+
+    private static Command List(CliContext cli)
+    {
+        var command = new Command("list", "Each projection: its rows, position in the log, lag, and last rebuild.");
+        command.SetAction(async (_, ct) =>
+        {
+            await using var services = cli.Services();
+            var db = services.GetRequiredService<NpgsqlDataSource>();
+            var (head, inFlight) = await LogHeadAsync(db, ct);
+            var table = new Spectre.Console.Table().AddColumns("projection", "tables", "rows", "position", "lag", "last rebuild");
+            foreach (var projection in ReadModelTables.Projections)
+            {
+                var tables = ReadModelTables.All.Where(t => t.Projection == projection).Select(t => t.Name).ToList();
+                long rows = 0;
+                foreach (var name in tables) rows += await ScalarAsync<long>(db, $"select count(*) from {name}", ct);
+                var rebuilt = await LastRebuildAsync(db, projection, ct);
+                // Inline: written in the append's own transaction, so it is exactly at the head of what has committed.
+                table.AddRow(projection, string.Join(", ", tables), rows.ToString("N0"), head.ToString("N0"),
+                    inFlight == 0 ? "0" : $"0 (+{inFlight} in flight)", rebuilt);
+            }
+            cli.Console.Write(table);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Rebuild(CliContext cli)
+    {
+        var names = new Argument<string[]>("name") { Arity = ArgumentArity.ZeroOrMore, Description = $"Projections to rebuild (default all): {string.Join(", ", ReadModelTables.Projections)}." };
+        var command = new Command("rebuild", "Rebuild projections from the event log into fresh tables and swap them in; the API keeps serving.") { names };
+        command.SetAction(async (parse, ct) =>
+        {
+            var chosen = parse.GetValue(names) is { Length: > 0 } given ? given.Distinct().ToList() : ReadModelTables.Projections.ToList();
+            var unknown = chosen.Except(ReadModelTables.Projections).ToList();
+            if (unknown.Count > 0)
+                throw new UsageException($"Unknown projection(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", ReadModelTables.Projections)}.");
+            await using var services = cli.Services();
+            var rebuilder = new ProjectionRebuilder(services.GetRequiredService<NpgsqlDataSource>(), services.GetRequiredService<PostgresEventStore<PaymentEvent>>());
+            RebuildResult? result = null;
+            await cli.Console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .StartAsync(async progress =>
+                {
+                    var task = progress.AddTask($"rebuilding {string.Join(", ", chosen)}", maxValue: 1);
+                    result = await rebuilder.RebuildAsync(chosen, new Progress<(long Done, long Total)>(p =>
+                    {
+                        task.MaxValue = Math.Max(1, p.Total);
+                        task.Value = p.Done;
+                    }), ct);
+                    task.Value = task.MaxValue;
+                });
+            cli.Console.WriteLine(
+                $"Rebuilt {string.Join(", ", result!.Projections)}: {result.Events:N0} events ({result.CaughtUp:N0} appended while rebuilding) " +
+                $"in {result.Elapsed.TotalSeconds:N1} s, {result.EventsPerSecond:N0} events/s.");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<(long Head, long InFlight)> LogHeadAsync(NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("""
+            select coalesce(max(sequence) filter (where transaction_id < pg_snapshot_xmin(pg_current_snapshot())), 0),
+                   count(*) filter (where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))
+            from events
+            """);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    private static async Task<string> LastRebuildAsync(NpgsqlDataSource db, string projection, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("select rebuilt_at, events, seconds from projection_rebuilds where projection = $1");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = projection });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct)
+            ? $"{reader.GetDateTime(0):yyyy-MM-dd HH:mm:ss}Z, {reader.GetInt64(1):N0} events, {reader.GetInt64(1) / Math.Max(reader.GetDouble(2), 0.001):N0}/s"
+            : "never";
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource db, string sql, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand(sql);
+        return (T)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Ledger.Domain.Payments;
+using Ledger.EventStore;
+using Npgsql;
+
+namespace Ledger.Projections.Rebuild;
+
+public sealed record RebuildResult(IReadOnlyList<string> Projections, long Events, long CaughtUp, TimeSpan Elapsed)
+{
+    public double EventsPerSecond => Events / Math.Max(Elapsed.TotalSeconds, 0.001);
+}
+
+/// <summary>
+/// Rebuilds projections from the log while the API keeps serving and appending:
+/// 1. fresh tables in schema ledger_rebuild, like the live ones;
+/// 2. every event below the commit-safe horizon, stream by stream, folded in memory and written with binary COPY;
+/// 3. events appended since, applied with the inline projections' own statements (commit-safe, no lock);
+/// 4. under a lock that holds writers (not readers) back: the last events, then the tables swapped in one transaction.
+/// The inline statements are guarded by stream version, so an event is never applied twice, and the horizon
+/// and the commit-safe reader guarantee none is missed.
+/// </summary>
+public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<PaymentEvent> store)
+{
+    private const string Schema = "ledger_rebuild";
+    private const int CatchUpPage = 5_000;
+
+    public async Task<RebuildResult> RebuildAsync(IReadOnlyCollection<string> projections, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    {
+        var unknown = projections.Except(ReadModelTables.Projections).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"Unknown projection(s): {string.Join(", ", unknown)}.", nameof(projections));
+        var tables = ReadModelTables.All.Where(t => projections.Contains(t.Projection)).ToList();
+        var inline = store.Projections.Where(p => projections.Contains(p.Name)).ToList();
+        var clock = Stopwatch.StartNew();
+
+        await ExecuteAsync($"drop schema if exists {Schema} cascade; create schema {Schema};" +
+            string.Concat(tables.Select(t => $"create table {Schema}.{t.Name} (like public.{t.Name} including all);")), ct);
+
+        var horizon = await store.HorizonAsync(ct);
+        var total = await store.CountBelowAsync(horizon, ct);
+        long done = 0;
+        await using (var sink = await CopySink.OpenAsync(db, Schema, tables, ct))
+        {
+            var builder = new ReadModelBuilder(sink, projections.ToHashSet());
+            await foreach (var e in store.StreamAllBelowAsync(horizon, ct: ct))
+            {
+                builder.Add(e);
+                if (++done % 10_000 == 0) progress?.Report((done, total));
+            }
+            builder.Complete();
+            await sink.CompleteAsync(ct);
+        }
+        progress?.Report((done, total));
+
+        // Everything at or after the horizon, in commit order: first without a lock, then the rest under it.
+        var position = new LogPosition(horizon - 1, long.MaxValue);
+        long caughtUp = 0;
+        while (true)
+        {
+            var (events, hasMore) = await store.ReadFromAsync(position, CatchUpPage, commitSafe: true, ct);
+            if (events.Count == 0) break;
+            await ApplyAsync(null, inline, events, ct);
+            (position, caughtUp) = (LogPosition.Of(events[^1]), caughtUp + events.Count);
+            if (!hasMore) break;
+        }
+
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        // EXCLUSIVE lets readers read and keeps writers out; it waits for appends in flight to finish.
+        await ExecuteAsync(connection, "lock table events in exclusive mode", ct);
+        while (true)
+        {
+            var (events, hasMore) = await store.ReadFromAsync(position, CatchUpPage, commitSafe: false, ct, connection);
+            if (events.Count == 0) break;
+            await ApplyAsync(connection, inline, events, ct);
+            (position, caughtUp) = (LogPosition.Of(events[^1]), caughtUp + events.Count);
+            if (!hasMore) break;
+        }
+        await ExecuteAsync(connection, "create schema ledger_retired;" +
+            string.Concat(tables.Select(t => $"alter table public.{t.Name} set schema ledger_retired; alter table {Schema}.{t.Name} set schema public;")) +
+            $"drop schema ledger_retired cascade; drop schema {Schema};", ct);
+        clock.Stop();
+        foreach (var projection in projections)
+        {
+            await using var record = new NpgsqlCommand("""
+                insert into projection_rebuilds (projection, rebuilt_at, through_tx, events, caught_up, seconds)
+                values ($1, now(), $2, $3, $4, $5)
+                on conflict (projection) do update set rebuilt_at = excluded.rebuilt_at, through_tx = excluded.through_tx,
+                    events = excluded.events, caught_up = excluded.caught_up, seconds = excluded.seconds
+                """, connection, tx);
+            record.Parameters.Add(new NpgsqlParameter { Value = projection });
+            record.Parameters.Add(new NpgsqlParameter { Value = horizon, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Xid8 });
+            record.Parameters.Add(new NpgsqlParameter { Value = done });
+            record.Parameters.Add(new NpgsqlParameter { Value = caughtUp });
+            record.Parameters.Add(new NpgsqlParameter { Value = clock.Elapsed.TotalSeconds });
+            await record.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        return new RebuildResult(projections.ToList(), done + caughtUp, caughtUp, clock.Elapsed);
+    }
+
+    /// <summary>Applies events to the new tables with the inline projections' statements (search_path picks the new tables).</summary>
+    private async Task ApplyAsync(NpgsqlConnection? locked, List<IInlineProjection<PaymentEvent>> inline,
+        IReadOnlyList<StoredEvent<PaymentEvent>> events, CancellationToken ct)
+    {
+        var pending = events.Select(e => new PendingEvent<PaymentEvent>(e.StreamId, e.Version, e.Type, e.Data, e.OccurredAt, e.Metadata)).ToList();
+        await using var own = locked is null ? await db.OpenConnectionAsync(ct) : null;
+        var connection = locked ?? own!;
+        await using var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"select set_config('search_path', '{Schema}, public', true)"));
+        foreach (var projection in inline) projection.Project(pending, batch);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('search_path', 'public', true)"));
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    private async Task ExecuteAsync(string sql, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await ExecuteAsync(connection, sql, ct);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>One binary COPY per table, all open at once, each on its own connection.</summary>
+    private sealed class CopySink : IRowSink, IAsyncDisposable
+    {
+        private readonly Dictionary<string, (NpgsqlConnection Connection, NpgsqlBinaryImporter Importer)> _copies = [];
+
+        public static async Task<CopySink> OpenAsync(NpgsqlDataSource db, string schema, IEnumerable<Table> tables, CancellationToken ct)
+        {
+            var sink = new CopySink();
+            foreach (var table in tables)
+            {
+                var connection = await db.OpenConnectionAsync(ct);
+                var importer = await connection.BeginBinaryImportAsync($"copy {schema}.{table.Name} ({table.ColumnList}) from stdin (format binary)", ct);
+                sink._copies[table.Name] = (connection, importer);
+            }
+            return sink;
+        }
+
+        public void Row(Table table, object?[] values)
+        {
+            var importer = _copies[table.Name].Importer;
+            importer.StartRow();
+            for (var i = 0; i < values.Length; i++)
+                if (values[i] is null) importer.WriteNull();
+                else importer.Write(values[i]!, table.Columns[i].Type);
+        }
+
+        public async Task CompleteAsync(CancellationToken ct)
+        {
+            foreach (var (_, importer) in _copies.Values) await importer.CompleteAsync(ct);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var (connection, importer) in _copies.Values)
+            {
+                await importer.DisposeAsync();
+                await connection.DisposeAsync();
+            }
+        }
+    }
+}
