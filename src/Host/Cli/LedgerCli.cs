@@ -15,10 +15,11 @@ public static class LedgerCli
     public static bool Handles(string[] args) => args.Length > 0 && Verbs.Contains(args[0]);
 
     /// <param name="configuration">null: appsettings beside the executable, then environment variables.</param>
-    /// <param name="console">null: the terminal.</param>
-    public static async Task<int> RunAsync(string[] args, IConfiguration? configuration = null, IAnsiConsole? console = null)
+    /// <param name="console">null: the terminal. For tables, progress and messages.</param>
+    /// <param name="output">null: standard output. For data (JSON lines, SQL), written as is.</param>
+    public static async Task<int> RunAsync(string[] args, IConfiguration? configuration = null, IAnsiConsole? console = null, TextWriter? output = null)
     {
-        var cli = new CliContext(configuration ?? DefaultConfiguration(), console ?? AnsiConsole.Console);
+        var cli = new CliContext(configuration ?? DefaultConfiguration(), console ?? AnsiConsole.Console, output ?? Console.Out);
         var root = new RootCommand("Ledger: an event-sourced payment ledger. Without a command, runs the HTTP API.")
         {
             DbCommands.Create(cli),
@@ -58,10 +59,10 @@ public static class LedgerCli
 }
 
 /// <summary>What every command needs: where the database is, and where to write.</summary>
-public sealed class CliContext(IConfiguration configuration, IAnsiConsole console)
+public sealed class CliContext(IConfiguration configuration, IAnsiConsole console, TextWriter output)
 {
     public IAnsiConsole Console { get; } = console;
-    public TextWriter Writer { get; } = new AnsiTextWriter(console);
+    public TextWriter Writer { get; } = output;
 
     public ServiceProvider Services() =>
         new ServiceCollection().AddLogging().AddLedgerStore(configuration).BuildServiceProvider();
@@ -73,13 +74,6 @@ public sealed class CliContext(IConfiguration configuration, IAnsiConsole consol
         group.SetAction(int (_) => throw new UsageException(
             $"'{name}' needs a subcommand: {string.Join(", ", subcommands.Select(c => c.Name))}. See --help."));
         return group;
-    }
-
-    private sealed class AnsiTextWriter(IAnsiConsole console) : TextWriter
-    {
-        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
-        public override void Write(char value) => console.Write(value.ToString());
-        public override void Write(string? value) => console.Write(value ?? "");
     }
 }
 

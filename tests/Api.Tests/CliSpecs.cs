@@ -1,0 +1,199 @@
+using Ledger.Host.Cli;
+using Microsoft.Extensions.Configuration;
+using Shouldly;
+using Spectre.Console;
+using Xunit;
+
+namespace Ledger.Api.Tests;
+
+/// <summary>Runs the command line in-process against a test database and captures what it prints.</summary>
+public static class Cli
+{
+    public static async Task<(int ExitCode, string Output)> Run(LedgerApp app, params string[] args)
+    {
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 250;
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ledger"] = app.Database.ConnectionString })
+            .Build();
+        var exit = await LedgerCli.RunAsync(args, configuration, console, output);
+        return (exit, output.ToString());
+    }
+
+    public static async Task Tamper(LedgerApp app, string sql, params object[] parameters)
+    {
+        // What a privileged insider could do: switch off the immutability trigger and change history.
+        await app.Database.ExecuteAsync("alter table events disable trigger events_are_immutable");
+        await app.Database.ExecuteAsync(sql, parameters);
+        await app.Database.ExecuteAsync("alter table events enable trigger events_are_immutable");
+    }
+
+    public static async Task<string> SomePaymentWithARefund(LedgerApp app)
+    {
+        var acme = app.Client(LedgerApp.Acme);
+        var id = (await (await acme.Charge(Requests.Charge(amount: 900))).Json()).Str("id");
+        await acme.PostJson($"/v1/payments/{id}/refunds", new System.Text.Json.Nodes.JsonObject { ["amount"] = 100 }, Requests.NewKey());
+        await acme.Charge(Requests.Charge(card: "4000000000000002"));
+        await app.Client(LedgerApp.Globex).Charge(Requests.Charge(currency: "JPY"));
+        return id;
+    }
+}
+
+public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task Audit_verify_passes_on_an_untouched_ledger()
+    {
+        await Cli.SomePaymentWithARefund(app);
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain("OK: hash chains intact");
+    }
+
+    [Fact]
+    public async Task Streams_replay_prints_the_events_then_the_folded_payment_at_any_version()
+    {
+        var id = await Cli.SomePaymentWithARefund(app);
+
+        var (exit, whole) = await Cli.Run(app, "streams", "replay", id);
+        var (_, first) = await Cli.Run(app, "streams", "replay", id, "--at-version", "1");
+
+        exit.ShouldBe(ExitCodes.Ok, whole);
+        whole.ShouldContain("payment_requested");
+        whole.ShouldContain("payment_refunded");
+        whole.ShouldContain("\"status\": \"partially_refunded\"");
+        first.ShouldContain("\"status\": \"pending\"");
+        first.ShouldNotContain("payment_charged");
+    }
+
+    [Fact]
+    public async Task Events_export_writes_the_log_as_json_lines()
+    {
+        await Cli.SomePaymentWithARefund(app);
+        var file = Path.Combine(Path.GetTempPath(), $"ledger-export-{Guid.NewGuid():N}.jsonl");
+
+        var (exit, output) = await Cli.Run(app, "events", "export", "--out", file);
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        var lines = await File.ReadAllLinesAsync(file);
+        lines.Length.ShouldBe((int)await app.Database.ScalarAsync<long>("select count(*) from events"));
+        lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("sequence").GetInt64()).ShouldBeUnique();
+        var (_, tail) = await Cli.Run(app, "events", "export", "--after", System.Text.Json.JsonDocument.Parse(lines[^2]).RootElement.GetProperty("sequence").GetInt64().ToString());
+        tail.Trim().Split('\n').Length.ShouldBe(1);
+        File.Delete(file);
+    }
+
+    [Fact]
+    public async Task Projections_list_names_every_projection_with_its_rows()
+    {
+        await Cli.SomePaymentWithARefund(app);
+
+        var (exit, output) = await Cli.Run(app, "projections", "list");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        foreach (var name in new[] { "payment_views", "receipts", "metrics", "ledger" }) output.ShouldContain(name);
+    }
+
+    [Theory]
+    [InlineData("projections", "rebuild", "no_such_projection")]
+    [InlineData("streams", "replay", "pay_x", "--at-version", "1", "--at", "2026-01-01T00:00:00Z")]
+    [InlineData("streams", "replay", "pay_x", "--at", "tuesday")]
+    [InlineData("streams", "replay")]
+    [InlineData("projections")]
+    [InlineData("audit", "verify", "--frobnicate")]
+    public async Task Usage_errors_exit_2(params string[] args)
+    {
+        var (exit, output) = await Cli.Run(app, args);
+        exit.ShouldBe(ExitCodes.Usage, output);
+    }
+
+    [Fact]
+    public async Task Every_command_has_help()
+    {
+        foreach (var command in new[] { new[] { "projections", "rebuild" }, ["streams", "replay"], ["audit", "verify"], ["events", "export"], ["db", "script"] })
+        {
+            var (exit, output) = await Cli.Run(app, [.. command, "--help"]);
+            exit.ShouldBe(ExitCodes.Ok, output);
+            output.ShouldContain("Usage:");
+        }
+    }
+
+    [Fact]
+    public async Task Db_script_prints_the_schema()
+    {
+        var (exit, output) = await Cli.Run(app, "db", "script");
+        exit.ShouldBe(ExitCodes.Ok);
+        output.ShouldContain("create or replace function ledger_append");
+        output.ShouldContain("create table if not exists payment_views");
+    }
+}
+
+public sealed class EditedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task Editing_one_events_data_in_SQL_fails_audit_verify_naming_the_stream_and_version()
+    {
+        var id = await Cli.SomePaymentWithARefund(app);
+        await Cli.Tamper(app, """update events set data = replace(data::text, '"amount":100', '"amount":10')::json where stream_id = $1 and version = 3""", id);
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"stream {id} version 3: hash does not match");
+    }
+}
+
+public sealed class DeletedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task Deleting_an_event_fails_audit_verify_naming_the_stream()
+    {
+        var id = await Cli.SomePaymentWithARefund(app);
+        await Cli.Tamper(app, "delete from events where stream_id = $1 and version = 2", id);
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"stream {id} version 3: expected version 2");
+    }
+
+    [Fact]
+    public async Task Deleting_a_streams_last_event_is_caught_by_the_stream_version()
+    {
+        var id = (await (await app.Client(LedgerApp.Acme).Charge()).Json()).Str("id");
+        await Cli.Tamper(app, "delete from events where stream_id = $1 and version = 2", id);
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"stream {id}: the stream is at version 2 but the log holds 1");
+    }
+}
+
+public sealed class EditedReadModelSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task A_read_model_that_disagrees_with_the_log_fails_audit_verify_naming_the_row()
+    {
+        var id = await Cli.SomePaymentWithARefund(app);
+        await app.Database.ExecuteAsync("update payment_views set amount_refunded = 0 where id = $1", id);
+        await app.Database.ExecuteAsync("update ledger_balances set debits = debits + 1 where stripe = (select min(stripe) from ledger_balances)");
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"payment_views id={id}");
+        output.ShouldContain("ledger_balances");
+
+        var (rebuilt, rebuildOutput) = await Cli.Run(app, "projections", "rebuild", "payment_views", "ledger");
+        rebuilt.ShouldBe(ExitCodes.Ok, rebuildOutput);
+        var (after, afterOutput) = await Cli.Run(app, "audit", "verify");
+        after.ShouldBe(ExitCodes.Ok, afterOutput);
+    }
+}
