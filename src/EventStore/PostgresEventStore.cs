@@ -80,6 +80,65 @@ public sealed class PostgresEventStore<TEvent>(
         return new AppendResult(expectedVersion + events.Count, sequences);
     }
 
+    /// <summary>
+    /// Writes whole new streams with binary COPY, hashes chained here: for imports and benchmarks, far faster than
+    /// appending. Inline projections do not run: rebuild them afterwards. Fails (and writes nothing of the chunk)
+    /// if a stream already exists. Commits every <paramref name="chunk"/> streams.
+    /// </summary>
+    public async Task<long> ImportAsync(
+        IEnumerable<(string StreamId, IReadOnlyList<TEvent> Events)> streams, EventMetadata metadata, int chunk = 10_000, CancellationToken ct = default)
+    {
+        var metadataJson = JsonSerializer.Serialize(metadata, StoreJsonContext.Default.EventMetadata);
+        long written = 0;
+        foreach (var part in streams.Chunk(chunk))
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            await using (var copy = await connection.BeginBinaryImportAsync(
+                "copy streams (stream_id, stream_type, version, created_at, updated_at) from stdin (format binary)", ct))
+            {
+                foreach (var (id, events) in part)
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(id, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync(codec.StreamType, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync((long)events.Count, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(codec.OccurredAt(events[0]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                    await copy.WriteAsync(codec.OccurredAt(events[^1]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                }
+                await copy.CompleteAsync(ct);
+            }
+            await using (var copy = await connection.BeginBinaryImportAsync(
+                "copy events (stream_id, version, type, data, metadata, occurred_at, previous_hash, hash) from stdin (format binary)", ct))
+            {
+                foreach (var (id, events) in part)
+                {
+                    byte[]? previous = null;
+                    for (var i = 0; i < events.Count; i++)
+                    {
+                        var (type, data, at) = (codec.TypeNameOf(events[i]), codec.Serialize(events[i]), codec.OccurredAt(events[i]));
+                        var hash = HashChain.Hash(previous, HashChain.Canonical(id, i + 1, type, at, data, metadataJson));
+                        await copy.StartRowAsync(ct);
+                        await copy.WriteAsync(id, NpgsqlDbType.Text, ct);
+                        await copy.WriteAsync((long)(i + 1), NpgsqlDbType.Bigint, ct);
+                        await copy.WriteAsync(type, NpgsqlDbType.Text, ct);
+                        await copy.WriteAsync(data, NpgsqlDbType.Json, ct);
+                        await copy.WriteAsync(metadataJson, NpgsqlDbType.Json, ct);
+                        await copy.WriteAsync(at.UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                        if (previous is null) await copy.WriteNullAsync(ct);
+                        else await copy.WriteAsync(previous, NpgsqlDbType.Bytea, ct);
+                        await copy.WriteAsync(hash, NpgsqlDbType.Bytea, ct);
+                        previous = hash;
+                        written++;
+                    }
+                }
+                await copy.CompleteAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+        return written;
+    }
+
     /// <summary>A stream, oldest first, optionally cut at a version or a moment (inclusive).</summary>
     public async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadStreamAsync(
         string streamId, long? toVersion = null, DateTimeOffset? toTime = null, CancellationToken ct = default)

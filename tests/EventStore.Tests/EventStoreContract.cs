@@ -215,3 +215,40 @@ public sealed class TestDatabaseWithStore : IAsyncLifetime
 
     public async ValueTask DisposeAsync() => await DataSource.DisposeAsync();
 }
+
+public sealed class ImportContract(TestDatabaseWithStore db) : IClassFixture<TestDatabaseWithStore>
+{
+    [Fact]
+    public async Task Imported_streams_read_back_and_chain_like_appended_ones()
+    {
+        var streams = Enumerable.Range(0, 25).Select(i =>
+            ($"imported-{Guid.NewGuid():N}", (IReadOnlyList<ThingHappened>)[Thing.At($"a{i}", 1), Thing.At($"b{i}", 2), Thing.At($"c{i}", 3)])).ToList();
+
+        var written = await db.Store.ImportAsync(streams, new EventMetadata(Actor: "importer"), chunk: 10);
+
+        written.ShouldBe(75);
+        foreach (var (id, _) in streams)
+        {
+            var events = await db.Store.ReadStreamAsync(id);
+            events.Select(e => e.Version).ShouldBe([1L, 2L, 3L]);
+            HashChain.Check(events, recordedVersion: 3).ShouldBeEmpty();
+        }
+        var appended = await db.Store.AppendAsync(streams[0].Item1, 3, [Thing.At("d", 4)], new EventMetadata());
+        appended.Version.ShouldBe(4); // the database continues the chain the import started
+        HashChain.Check(await db.Store.ReadStreamAsync(streams[0].Item1), recordedVersion: 4).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Importing_a_stream_that_exists_fails_and_writes_nothing_of_its_chunk()
+    {
+        var existing = $"exists-{Guid.NewGuid():N}";
+        await db.Store.AppendAsync(existing, 0, [Thing.At("x", 1)], new EventMetadata());
+        var fresh = $"fresh-{Guid.NewGuid():N}";
+
+        await Should.ThrowAsync<PostgresException>(() => db.Store.ImportAsync(
+            [(fresh, [Thing.At("y", 1)]), (existing, [Thing.At("z", 1)])], new EventMetadata()));
+
+        (await db.Store.ReadStreamAsync(fresh)).ShouldBeEmpty();
+        (await db.Store.ReadStreamAsync(existing)).Count.ShouldBe(1);
+    }
+}
