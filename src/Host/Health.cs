@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Ledger.EventStore;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Ledger.Host;
@@ -18,19 +17,23 @@ public static class Health
 
     public static void MapLedgerHealth(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains("live"), ResponseWriter = Write });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = Write });
+        app.MapGet("/health/live", (HealthCheckService health, CancellationToken ct) => Check(health, "live", ct))
+            .WithTags("Operations").WithName("Live").WithSummary("The process answers")
+            .WithDescription("Liveness: does not touch the database.")
+            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/health/ready", (HealthCheckService health, CancellationToken ct) => Check(health, "ready", ct))
+            .WithTags("Operations").WithName("Ready").WithSummary("The database answers and its schema is current")
+            .WithDescription("Readiness: 503 while the database is unreachable or its schema is behind.")
+            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable);
     }
 
-    private static Task Write(HttpContext context, HealthReport report)
+    private static async Task<IResult> Check(HealthCheckService health, string tag, CancellationToken ct)
     {
-        context.Response.ContentType = "application/json";
-        var body = new Dictionary<string, object?>
-        {
-            ["status"] = report.Status.ToString().ToLowerInvariant(),
-            ["checks"] = report.Entries.ToDictionary(e => e.Key, e => e.Value.Description ?? e.Value.Status.ToString().ToLowerInvariant()),
-        };
-        return context.Response.WriteAsync(JsonSerializer.Serialize(body, HealthJson.Default.DictionaryStringObject));
+        var report = await health.CheckHealthAsync(c => c.Tags.Contains(tag), ct);
+        var body = new HealthBody(report.Status.ToString().ToLowerInvariant(),
+            report.Entries.ToDictionary(e => e.Key, e => e.Value.Description ?? e.Value.Status.ToString().ToLowerInvariant()));
+        return Results.Text(JsonSerializer.Serialize(body, HealthJson.Default.HealthBody), "application/json", statusCode:
+            report.Status == HealthStatus.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 
     private sealed class DatabaseReady(SchemaMigrator migrator) : IHealthCheck
@@ -52,6 +55,8 @@ public static class Health
     }
 }
 
-[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object?>))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+public sealed record HealthBody(string Status, IReadOnlyDictionary<string, string> Checks);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(HealthBody))]
 internal sealed partial class HealthJson : System.Text.Json.Serialization.JsonSerializerContext;

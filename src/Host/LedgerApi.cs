@@ -24,6 +24,7 @@ public static class LedgerApi
         app.UseProblemAnswers();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.MapLedgerOpenApi();
         app.MapLedgerHealth();
         app.MapRequestPayment();
         app.MapGetPayment();

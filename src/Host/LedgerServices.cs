@@ -56,6 +56,9 @@ public static class LedgerServices
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
         services.AddLedgerHealth();
+        services.AddLedgerOpenApi();
+        // What the document says about JSON must be what the handlers accept: numbers are numbers, never strings.
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
         return services;
     }
 

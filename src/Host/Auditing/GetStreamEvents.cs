@@ -9,7 +9,10 @@ namespace Ledger.Host.Auditing;
 public static class GetStreamEvents
 {
     public static void MapGetStreamEvents(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/events", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments/{id}/events", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Auditing").WithName("GetPaymentEvents").WithSummary("A payment's events, oldest first, with the hash chain")
+            .WithDescription("hash = SHA-256(previousHash || canonical event); see docs/events.md for the canonical form.")
+            .Produces<StreamResource>().Problems(404);
 
     private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
     {
@@ -36,7 +39,13 @@ public static class GetStreamEvents
 public static class GetPaymentHistory
 {
     public static void MapGetPaymentHistory(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/history", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments/{id}/history", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Auditing").WithName("GetPaymentHistory").WithSummary("The payment folded from its events up to a version or a moment")
+            .WithDescription("Folded from the log, not read from the read model. 404 if the payment did not exist yet.")
+            .Produces<Payments.PaymentResource>().Problems(400, 404)
+            .WithMetadata(
+                new QueryParameter("atVersion", "Fold up to this version (from 1).", Microsoft.OpenApi.JsonSchemaType.Integer),
+                new QueryParameter("at", "Fold up to this moment (RFC 3339).", Format: "date-time"));
 
     private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
     {
@@ -59,7 +68,13 @@ public static class GetPaymentHistory
 public static class ReadEventLog
 {
     public static void MapReadEventLog(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/events", Handle).RequireAuthorization(Policies.Auditor);
+        app.MapGet("/v1/events", Handle).RequireAuthorization(Policies.Auditor)
+            .WithTags("Auditing").WithName("ReadEventLog").WithSummary("The global log, in commit-safe order (auditors)")
+            .WithDescription("Ordered by (transaction, sequence) and cut at the oldest transaction in flight: no event is ever skipped or repeated.")
+            .Produces<EventPage>().Problems(400, 403)
+            .WithMetadata(
+                new QueryParameter("after", "Sequence to continue after (nextAfter of the previous page); default 0.", Microsoft.OpenApi.JsonSchemaType.Integer),
+                new QueryParameter("limit", "1-1000, default 100.", Microsoft.OpenApi.JsonSchemaType.Integer));
 
     private static async Task<IResult> Handle(HttpContext http, PostgresEventStore<PaymentEvent> store)
     {

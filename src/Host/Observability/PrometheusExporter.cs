@@ -106,5 +106,8 @@ public sealed class PrometheusExporter : IDisposable
     public void Dispose() => _listener.Dispose();
 
     public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"))
+            .WithTags("Operations").WithName("PrometheusMetrics").WithSummary("Prometheus text exposition")
+            .WithDescription("Business counters of this process and HTTP request durations by method, route and status.")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain");
 }

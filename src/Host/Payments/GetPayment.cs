@@ -7,7 +7,10 @@ namespace Ledger.Host.Payments;
 public static class GetPayment
 {
     public static void MapGetPayment(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments/{id}", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Payments").WithName("GetPayment").WithSummary("A payment, from the read model")
+            .WithDescription("Another merchant's payment is a 404: existence is not leaked.")
+            .Produces<PaymentResource>().Problems(404);
 
     private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
     {

@@ -16,7 +16,10 @@ public sealed record ReceiptResource(
 public static class GetReceipt
 {
     public static void MapGetReceipt(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/receipt", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments/{id}/receipt", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Receipts").WithName("GetReceipt").WithSummary("The receipt of a succeeded payment (JSON, or HTML for Accept: text/html)")
+            .WithDescription("One line per charge and refund. 404 for a payment that never succeeded.")
+            .Produces<ReceiptResource>(StatusCodes.Status200OK, "application/json", "text/html").Problems(404);
 
     private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
     {

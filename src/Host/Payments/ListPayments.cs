@@ -1,5 +1,6 @@
 using Ledger.Domain.Money;
 using Ledger.Host.Http;
+using Microsoft.OpenApi;
 using Npgsql;
 
 namespace Ledger.Host.Payments;
@@ -15,7 +16,18 @@ public static class ListPayments
     private static readonly string[] Statuses = ["pending", "succeeded", "failed", "partially_refunded", "refunded"];
 
     public static void MapListPayments(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Payments").WithName("ListPayments").WithSummary("Payments, newest first, keyset-paged")
+            .WithDescription("A merchant sees its own payments, the auditor everyone's. Pass the last id as startingAfter for the next page.")
+            .Produces<PaymentList>().Problems(400)
+            .WithMetadata(
+                new QueryParameter("status", "pending | succeeded | failed | partially_refunded | refunded"),
+                new QueryParameter("orderId", "The merchant's order id."),
+                new QueryParameter("currency", "ISO 4217 code, upper case."),
+                new QueryParameter("createdFrom", "RFC 3339 time, inclusive.", Format: "date-time"),
+                new QueryParameter("createdTo", "RFC 3339 time, inclusive.", Format: "date-time"),
+                new QueryParameter("limit", "1-100, default 10.", JsonSchemaType.Integer),
+                new QueryParameter("startingAfter", "The id of the last payment of the previous page."));
 
     private static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
     {

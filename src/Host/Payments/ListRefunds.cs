@@ -9,7 +9,10 @@ public sealed record RefundList(IReadOnlyList<RefundResource> Data);
 public static class ListRefunds
 {
     public static void MapListRefunds(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Refunds").WithName("ListRefunds").WithSummary("A payment's refunds, oldest first")
+            .WithDescription("From the read model.")
+            .Produces<RefundList>().Problems(404);
 
     private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
     {

@@ -24,7 +24,11 @@ public static class RefundPayment
     private const int MaxAttempts = 20;
 
     public static void MapRefundPayment(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Merchant);
+        app.MapPost("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Merchant)
+            .WithTags("Refunds").WithName("CreateRefund").WithSummary("Refund all or part of a payment")
+            .WithDescription("amount defaults to all that remains. Concurrent refunds never refund more than was charged. A refusal (409/422) is remembered under its key.")
+            .Accepts<CreateRefundRequest>("application/json").Produces<RefundCreated>(StatusCodes.Status201Created)
+            .Problems(400, 403, 404, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
 
     private static async Task<IResult> Handle(
         string id, HttpContext http, PostgresEventStore<PaymentEvent> store, Idempotency idempotency,

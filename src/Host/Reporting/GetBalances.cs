@@ -15,7 +15,10 @@ public sealed record BalanceReport(IReadOnlyList<AccountBalance> Data, IReadOnly
 public static class GetBalances
 {
     public static void MapGetBalances(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/ledger/balances", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/ledger/balances", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Reporting").WithName("GetBalances").WithSummary("Double-entry account balances")
+            .WithDescription("balance is debits minus credits. The auditor also gets per-currency totals, where debits equal credits.")
+            .Produces<BalanceReport>().Problems(400).WithMetadata(new QueryParameter("currency", "Only this currency (ISO 4217)."));
 
     private static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
     {

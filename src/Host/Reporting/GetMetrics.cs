@@ -25,7 +25,10 @@ public sealed record MetricsReport(IReadOnlyList<CurrencyMetrics> Currencies, IR
 public static class GetMetrics
 {
     public static void MapGetMetrics(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/metrics", Handle).RequireAuthorization(Policies.Reader);
+        app.MapGet("/v1/metrics", Handle).RequireAuthorization(Policies.Reader)
+            .WithTags("Reporting").WithName("GetMetrics").WithSummary("Business metrics per currency and day; the auditor's include every merchant")
+            .WithDescription("Counts and amounts in minor units, failures by code, and daily buckets (UTC).")
+            .Produces<MetricsReport>().Problems();
 
     private sealed record Row(string Merchant, string Currency, DateOnly Day, Counters Counters);
     private sealed record Failure(string Merchant, string Currency, string Code, long Count);

@@ -1,0 +1,95 @@
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace Ledger.Host.Http;
+
+/// <summary>Marks a POST that takes an Idempotency-Key (documented as a required header).</summary>
+public sealed class RequiresIdempotencyKey;
+
+/// <summary>A query parameter a handler parses itself (strictly, for its own 400s), for the document.</summary>
+public sealed record QueryParameter(string Name, string Description, JsonSchemaType Type = JsonSchemaType.String, string? Format = null);
+
+/// <summary>GET /openapi/v1.json and the page at /swagger.</summary>
+public static class OpenApiSetup
+{
+    public static IServiceCollection AddLedgerOpenApi(this IServiceCollection services) => services.AddOpenApi("v1", options =>
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new OpenApiInfo
+            {
+                Title = "Ledger",
+                Version = "v1",
+                Description = "An event-sourced payment ledger. Amounts are integers in minor units. Errors are RFC 9457 problem+json with a stable `code`.",
+                Contact = new OpenApiContact { Name = "Ledger maintainers", Url = new Uri("https://github.com/ledger/ledger") },
+            };
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key: `Authorization: Bearer sk_test_acme`.",
+            };
+            document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
+            document.Servers = [new OpenApiServer { Url = "http://127.0.0.1:5080", Description = "make run" }];
+            return Task.CompletedTask;
+        });
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+            operation.Parameters ??= [];
+            if (metadata.OfType<RequiresIdempotencyKey>().Any())
+            {
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = Idempotency.Header, In = ParameterLocation.Header, Required = true,
+                    Description = "1-255 printable ASCII characters (or an RFC 8941 quoted string). A retry with the same key and body replays the first answer.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 255 },
+                });
+                foreach (var (status, response) in operation.Responses ?? [])
+                {
+                    if (response is not OpenApiResponse r) continue;
+                    r.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                    if (status.StartsWith('2') || status is "409" or "422")
+                        r.Headers[Idempotency.ReplayedHeader] = Header("`true` when this is the stored answer to an earlier request with the same key.");
+                    if (status == "409")
+                        r.Headers["Retry-After"] = Header("Seconds to wait before retrying (idempotency_key_in_use, concurrency_conflict).", JsonSchemaType.Integer);
+                }
+            }
+            foreach (var q in metadata.OfType<QueryParameter>())
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = q.Name, In = ParameterLocation.Query, Description = q.Description,
+                    Schema = new OpenApiSchema { Type = q.Type, Format = q.Format },
+                });
+            foreach (var (status, response) in operation.Responses ?? [])
+                if (status is "429" or "503" && response is OpenApiResponse r)
+                {
+                    r.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                    r.Headers["Retry-After"] = Header("Seconds to wait before retrying.", JsonSchemaType.Integer);
+                }
+            return Task.CompletedTask;
+        });
+    });
+
+    private static OpenApiHeader Header(string description, JsonSchemaType type = JsonSchemaType.String) =>
+        new() { Description = description, Schema = new OpenApiSchema { Type = type } };
+
+    public static void MapLedgerOpenApi(this WebApplication app)
+    {
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(ui =>
+        {
+            ui.SwaggerEndpoint("/openapi/v1.json", "Ledger v1");
+            ui.RoutePrefix = "swagger";
+            ui.DocumentTitle = "Ledger API";
+        });
+    }
+
+    /// <summary>The problem answers every authenticated endpoint can give.</summary>
+    public static RouteHandlerBuilder Problems(this RouteHandlerBuilder endpoint, params int[] statuses)
+    {
+        foreach (var status in statuses.Concat([401, 429, 503]).Distinct())
+            endpoint.Produces<ProblemBody>(status, Http.Problems.ContentType);
+        return endpoint;
+    }
+}
