@@ -11,7 +11,8 @@ public static class Health
     {
         services.AddHealthChecks()
             .AddCheck("process", () => HealthCheckResult.Healthy(), tags: ["live"])
-            .AddCheck<DatabaseReady>("database", tags: ["ready"]);
+            .AddCheck<DatabaseReady>("database", tags: ["ready"])
+            .AddCheck<ProjectionsReady>("projections", tags: ["ready"]);
         return services;
     }
 
@@ -56,6 +57,31 @@ public static class Health
 }
 
 public sealed record HealthBody(string Status, IReadOnlyDictionary<string, string> Checks);
+
+/// <summary>
+/// Inline projections commit with the events, so they are never behind the log; what can go wrong is a read
+/// table missing (dropped by hand, a botched manual swap).
+/// </summary>
+internal sealed class ProjectionsReady(Npgsql.NpgsqlDataSource db) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        var tables = Ledger.Projections.Rebuild.ReadModelTables.All.Select(t => t.Name).ToArray();
+        try
+        {
+            await using var cmd = db.CreateCommand("select array(select t from unnest($1::text[]) t where to_regclass('public.' || t) is null)");
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = tables });
+            var missing = (string[])(await cmd.ExecuteScalarAsync(ct))!;
+            return missing.Length == 0
+                ? HealthCheckResult.Healthy("inline, current with every commit")
+                : HealthCheckResult.Unhealthy($"missing read tables: {string.Join(", ", missing)}; run `projections rebuild`");
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+        {
+            return HealthCheckResult.Unhealthy("database unreachable");
+        }
+    }
+}
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(HealthBody))]

@@ -27,6 +27,7 @@ public static class LedgerServices
             builder.ConnectionStringBuilder.MaxAutoPrepare = Math.Max(builder.ConnectionStringBuilder.MaxAutoPrepare, 64);
             builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
             builder.ConnectionStringBuilder.ApplicationName ??= "ledger";
+            builder.Name = Observability.PrometheusExporter.PoolName; // the pool's metrics carry this name, never the connection string
             return builder.Build();
         });
         services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));

@@ -144,6 +144,9 @@ public sealed class BooksSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         text.ShouldContain("# TYPE http_server_request_duration_seconds histogram");
         text.ShouldContain("route=\"/v1/payments\"");
         text.ShouldContain("status=\"201\"");
+        text.ShouldContain("# TYPE ledger_db_connections gauge");
+        text.ShouldContain("ledger_db_connections{state=\"idle\"}");
+        Value(text, "ledger_db_connections_max").ShouldBeGreaterThan(0);
     }
 
     private static double Value(string text, string series) =>

@@ -20,30 +20,70 @@ public sealed class PrometheusExporter : IDisposable
         ["ledger.refunds"] = ("ledger_refunds_total", "Refunds made."),
     };
     private const string DurationInstrument = "http.server.request.duration";
+    private static readonly Dictionary<string, (string Name, string Help)> PoolGauges = new()
+    {
+        ["db.client.connection.count"] = ("ledger_db_connections", "Connections in the database pool, by state (idle, used)."),
+        ["db.client.connection.max"] = ("ledger_db_connections_max", "The database pool's maximum size."),
+        ["db.client.connection.npgsql.pending_requests"] = ("ledger_db_connection_pending_requests", "Requests waiting for a pooled connection."),
+    };
+    public const string PoolName = "ledger";
 
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), long> _counts = new();
     private readonly ConcurrentDictionary<string, Histogram> _durations = new();
+    private readonly ConcurrentDictionary<(string Name, string Labels), long> _gauges = new();
+    private readonly ConcurrentDictionary<(string Name, string Labels), long> _pending = new();
 
     public PrometheusExporter(IMeterFactory factory, LedgerMeter _)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
+            // The pool's instruments come from the driver, not from this host's factory: matched by the pool's name instead.
+            if (instrument.Meter.Name == "Npgsql" && PoolGauges.ContainsKey(instrument.Name))
+            {
+                listener.EnableMeasurementEvents(instrument);
+                return;
+            }
             if (instrument.Meter.Scope != factory) return;
             if ((instrument.Meter.Name == LedgerMeter.Name && Counters.ContainsKey(instrument.Name))
                 || (instrument.Meter.Name == "Microsoft.AspNetCore.Hosting" && instrument.Name == DurationInstrument))
                 listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-            _counts.AddOrUpdate((Counters[instrument.Name].Name, Labels(tags, "code")), value, (_, v) => v + value));
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
         _listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
             _durations.GetOrAdd(Labels(tags, "http.request.method", "http.route", "http.response.status_code"), _ => new Histogram()).Record(value));
         _listener.Start();
     }
 
+    private void Record(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (instrument.Meter.Name == "Npgsql")
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "db.client.connection.pool.name" && tag.Value as string != PoolName) return;
+            // Observed values are read afresh at each scrape; the pending-requests counter reports deltas and accumulates.
+            var key = (PoolGauges[instrument.Name].Name, Labels(tags, "db.client.connection.state"));
+            (instrument.IsObservable ? _gauges : _pending).AddOrUpdate(key, value, (_, v) => v + value);
+        }
+        else _counts.AddOrUpdate((Counters[instrument.Name].Name, Labels(tags, "code")), value, (_, v) => v + value);
+    }
+
     public string Render()
     {
         var sb = new StringBuilder();
+        lock (_gauges)
+        {
+            _gauges.Clear();
+            _listener.RecordObservableInstruments();
+            foreach (var (name, help) in PoolGauges.Values)
+            {
+                sb.Append($"# HELP {name} {help}\n# TYPE {name} gauge\n");
+                var series = _gauges.Concat(_pending).Where(g => g.Key.Name == name).OrderBy(g => g.Key.Labels, StringComparer.Ordinal).ToList();
+                if (series.Count == 0) sb.Append($"{name} 0\n");
+                foreach (var (key, value) in series) sb.Append($"{name}{Braced(key.Labels)} {value}\n");
+            }
+        }
         foreach (var (name, help) in Counters.Values)
         {
             sb.Append($"# HELP {name} {help}\n# TYPE {name} counter\n");
@@ -64,7 +104,11 @@ public sealed class PrometheusExporter : IDisposable
         foreach (var tag in tags)
             if (wanted.Contains(tag.Key))
             {
-                var name = tag.Key switch { "http.request.method" => "method", "http.route" => "route", "http.response.status_code" => "status", _ => tag.Key };
+                var name = tag.Key switch
+                {
+                    "http.request.method" => "method", "http.route" => "route", "http.response.status_code" => "status",
+                    "db.client.connection.state" => "state", _ => tag.Key,
+                };
                 var value = Convert.ToString(tag.Value, CultureInfo.InvariantCulture)!.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
                 parts.Add($"{name}=\"{value}\"");
             }
