@@ -23,6 +23,7 @@ public static class LedgerApi
         app.UseCorrelationIds();
         app.UseProblemAnswers();
         app.UseAuthentication();
+        app.UseRateLimiter();
         app.UseAuthorization();
         app.MapLedgerOpenApi();
         app.MapLedgerHealth();

@@ -56,6 +56,7 @@ public static class LedgerServices
         services.AddSingleton<Observability.LedgerMeter>();
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
+        services.AddLedgerRateLimits(configuration);
         services.AddLedgerHealth();
         services.AddLedgerOpenApi();
         // What the document says about JSON must be what the handlers accept: numbers are numbers, never strings.

@@ -63,7 +63,12 @@ public sealed class ApiKeyAuthenticationHandler(
                 match = key;
         if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
 
-        var claims = new List<Claim> { new(ClaimTypes.Role, match.Role), new("key", match.Redacted) };
+        var claims = new List<Claim>
+        {
+            new(ClaimTypes.Role, match.Role),
+            new("key", match.Redacted),
+            new("key_id", Convert.ToHexStringLower(presented.AsSpan(0, 8))), // names the key for rate limits, reveals nothing
+        };
         if (match.Role == Roles.Merchant && match.MerchantId is { } merchant) claims.Add(new Claim("merchant_id", merchant));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));

@@ -1,0 +1,52 @@
+using System.Net;
+using Shouldly;
+using Xunit;
+
+namespace Ledger.Api.Tests;
+
+public sealed class TightlyLimitedApp : LedgerApp
+{
+    protected override IEnumerable<KeyValuePair<string, string>> Settings =>
+        [new("Ledger:RateLimit:PermitsPerSecond", "1"), new("Ledger:RateLimit:Burst", "3")];
+}
+
+public sealed class RateLimitSpecs(TightlyLimitedApp app) : IClassFixture<TightlyLimitedApp>
+{
+    [Fact]
+    public async Task A_key_over_its_limit_gets_429_problem_with_Retry_After_and_other_keys_are_unaffected()
+    {
+        var acme = app.Client(LedgerApp.Acme);
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 6; i++)
+        {
+            var response = await acme.GetAsync("/v1/payments");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests) limited = response;
+        }
+
+        statuses.Take(3).ShouldAllBe(s => s == HttpStatusCode.OK);
+        limited.ShouldNotBeNull();
+        await IdempotencySpecs.ShouldBeProblem(limited, HttpStatusCode.TooManyRequests, "rate_limited");
+        limited.Headers.RetryAfter!.Delta!.Value.TotalSeconds.ShouldBeGreaterThanOrEqualTo(1);
+        (await app.Client(LedgerApp.Globex).GetAsync("/v1/payments")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await app.Client(null).GetAsync("/health/ready")).StatusCode.ShouldBe(HttpStatusCode.OK); // operations are not limited
+    }
+
+    [Fact]
+    public async Task A_rate_limited_charge_is_not_remembered_and_writes_nothing()
+    {
+        var globex = app.Client(LedgerApp.Globex);
+        var drained = false;
+        for (var i = 0; i < 20 && !drained; i++) drained = (await globex.GetAsync("/v1/metrics")).StatusCode == HttpStatusCode.TooManyRequests;
+        drained.ShouldBeTrue();
+        var events = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var key = Requests.NewKey();
+
+        var limited = await globex.Charge(Requests.Charge(), key);
+
+        limited.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(events);
+        (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys where key = $1", key)).ShouldBe(0);
+    }
+}
