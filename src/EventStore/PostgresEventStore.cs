@@ -63,21 +63,27 @@ public sealed class PostgresEventStore<TEvent>(
         sideRecords?.Invoke(batch);
         if (batch.BatchCommands.Count == 0) return new AppendResult(expectedVersion, []);
 
-        var sequences = new List<long>(events.Count);
         try
         {
-            // Without an explicit transaction, the whole batch runs in one implicit transaction:
-            // any failing statement rolls back the append, the projections and the side records alike.
-            await using var reader = await batch.ExecuteReaderAsync(ct);
-            if (events.Count > 0)
-                while (await reader.ReadAsync(ct)) sequences.Add(reader.GetInt64(0));
-            while (await reader.NextResultAsync(ct)) { }
+            // Safe to retry: if a lost acknowledgement hid a commit, the retry finds the stream moved (a conflict)
+            // or the side record taken, never a second copy of the events.
+            var sequences = await TransientRetry.RunAsync(async () =>
+            {
+                var appended = new List<long>(events.Count);
+                // Without an explicit transaction, the whole batch runs in one implicit transaction:
+                // any failing statement rolls back the append, the projections and the side records alike.
+                await using var reader = await batch.ExecuteReaderAsync(ct);
+                if (events.Count > 0)
+                    while (await reader.ReadAsync(ct)) appended.Add(reader.GetInt64(0));
+                while (await reader.NextResultAsync(ct)) { }
+                return appended;
+            }, ct);
+            return new AppendResult(expectedVersion + events.Count, sequences);
         }
         catch (PostgresException e) when (e.SqlState == ConflictSqlState)
         {
             throw new ConcurrencyException(streamId, expectedVersion, e.MessageText);
         }
-        return new AppendResult(expectedVersion + events.Count, sequences);
     }
 
     /// <summary>
@@ -196,7 +202,7 @@ public sealed class PostgresEventStore<TEvent>(
         cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = after.TransactionId, NpgsqlDbType = NpgsqlDbType.Xid8 });
         cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after.Sequence });
         cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit + 1 });
-        var events = await ReadEvents(cmd, ct);
+        var events = await ReadEvents(cmd, ct, ownConnection: connection is null);
         var hasMore = events.Count > limit;
         return (hasMore ? events.Take(limit).ToList() : events, hasMore);
     }
@@ -238,7 +244,12 @@ public sealed class PostgresEventStore<TEvent>(
     private const string Columns =
         "sequence, stream_id, version, type, data::text, metadata::text, occurred_at, transaction_id, hash, previous_hash";
 
-    private async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadEvents(NpgsqlCommand cmd, CancellationToken ct)
+    /// <param name="ownConnection">The command takes its own pooled connection: a read that is always safe to repeat.
+    /// On a caller's connection (inside its transaction) a failure is the caller's to handle.</param>
+    private Task<IReadOnlyList<StoredEvent<TEvent>>> ReadEvents(NpgsqlCommand cmd, CancellationToken ct, bool ownConnection = true) =>
+        ownConnection ? TransientRetry.RunAsync(() => ReadOnce(cmd, ct), ct) : ReadOnce(cmd, ct);
+
+    private async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadOnce(NpgsqlCommand cmd, CancellationToken ct)
     {
         var result = new List<StoredEvent<TEvent>>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);

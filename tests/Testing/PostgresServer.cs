@@ -12,33 +12,66 @@ namespace Ledger.Testing;
 /// </summary>
 public static class PostgresServer
 {
-    private static readonly Lazy<Task<string>> Server = new(StartAsync);
-
-    /// <summary>A connection string to the server's maintenance database.</summary>
-    public static Task<string> ConnectionStringAsync() => Server.Value;
-
-    private static async Task<string> StartAsync()
+    private static readonly Lazy<Task<string>> Server = new(async () =>
     {
         var configured = Environment.GetEnvironmentVariable("LEDGER_TEST_PG");
         if (!string.IsNullOrWhiteSpace(configured)) return configured;
+        var cluster = new PostgresCluster();
+        await cluster.StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return cluster.ConnectionString;
+    });
 
-        var bin = FindBinaries();
-        var dir = Path.Combine(Path.GetTempPath(), $"ledger-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
-        Directory.CreateDirectory(dir);
-        var asRoot = Environment.UserName == "root";
-        if (asRoot) await Run("chown", ["postgres", dir]);
-        var data = Path.Combine(dir, "data");
-        var port = FreePort();
-        await RunPg(asRoot, Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
-        // fsync off: a test cluster is thrown away, durability buys nothing here.
-        await RunPg(asRoot, Path.Combine(bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(dir, "log"), "-w", "start", "-o",
-            $"-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB"]);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    /// <summary>A connection string to the server's maintenance database.</summary>
+    public static Task<string> ConnectionStringAsync() => Server.Value;
+}
+
+/// <summary>
+/// A throwaway PostgreSQL cluster of its own (fsync off), as the postgres user when we are root. Tests that stop
+/// the database on purpose use one, so no other test's database goes down with it.
+/// </summary>
+public sealed class PostgresCluster : IAsyncDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"ledger-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+    private readonly int _port = FreePort();
+    private readonly bool _asRoot = Environment.UserName == "root";
+    private readonly string _bin = FindBinaries();
+    private string Data => Path.Combine(_dir, "data");
+
+    public string ConnectionString => $"Host=127.0.0.1;Port={_port};Username=postgres;Database=postgres;Pooling=false";
+
+    public async Task StartAsync()
+    {
+        if (!Directory.Exists(Data))
         {
-            RunPg(asRoot, Path.Combine(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]).GetAwaiter().GetResult();
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { /* best effort: it is under /tmp */ }
-        };
-        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
+            Directory.CreateDirectory(_dir);
+            if (_asRoot) await Run("chown", ["postgres", _dir]);
+            await RunPg("initdb", ["-D", Data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        }
+        // fsync off: a test cluster is thrown away, durability buys nothing here.
+        await RunPg("pg_ctl", ["-D", Data, "-l", Path.Combine(_dir, "log"), "-w", "start", "-o",
+            $"-p {_port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB"]);
+    }
+
+    /// <summary>Stops the server at once, as a crash or an operator would: connections are cut.</summary>
+    public Task StopAsync() => RunPg("pg_ctl", ["-D", Data, "-m", "immediate", "-w", "stop"]);
+
+    public async Task<string> CreateDatabaseAsync()
+    {
+        var name = $"t_{Guid.NewGuid():N}"[..18];
+        await using (var connection = new NpgsqlConnection(ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"create database {name}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name, Pooling = true }.ConnectionString;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await StopAsync(); } catch (InvalidOperationException) { /* already stopped */ }
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { /* best effort: it is under /tmp */ }
     }
 
     private static string FindBinaries()
@@ -58,8 +91,11 @@ public static class PostgresServer
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static Task RunPg(bool asRoot, string exe, string[] args) =>
-        asRoot ? Run("runuser", ["-u", "postgres", "--", exe, .. args]) : Run(exe, args);
+    private Task RunPg(string tool, string[] args)
+    {
+        var exe = Path.Combine(_bin, tool);
+        return _asRoot ? Run("runuser", ["-u", "postgres", "--", exe, .. args]) : Run(exe, args);
+    }
 
     private static async Task Run(string exe, string[] args)
     {

@@ -51,17 +51,30 @@ public sealed class ResolvePendingPayments(
         var resolved = 0;
         foreach (var paymentId in await StalePendingAsync(ct))
         {
-            var history = await store.ReadStreamAsync(paymentId, ct: ct);
-            if (history is not [{ Data: PaymentRequested requested } first, ..]) continue;
-            var scope = new IdempotencyScope(requested.MerchantId, RequestPayment.Endpoint, first.Metadata.IdempotencyKey ?? "");
-            // The owner may still be alive and talking to the gateway: only an expired lease is ours to take.
-            if (!await idempotency.TryTakeOverAsync(scope, clock.Now(), ct) && await KeyExistsAsync(scope, ct)) continue;
-            var metadata = first.Metadata with { CausationId = "sweep", Actor = "system:sweep" };
-            await completion.ResumeAsync(paymentId, scope, metadata, ct);
-            logger.LogInformation("Resolved pending payment {PaymentId}", paymentId);
-            resolved++;
+            try
+            {
+                if (await ResolveAsync(paymentId, ct)) resolved++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not NpgsqlException)
+            {
+                // One payment that cannot be resolved must not stop the others, nor the host: log it and go on.
+                logger.LogError(e, "Could not resolve pending payment {PaymentId}", paymentId);
+            }
         }
         return resolved;
+    }
+
+    private async Task<bool> ResolveAsync(string paymentId, CancellationToken ct)
+    {
+        var history = await store.ReadStreamAsync(paymentId, ct: ct);
+        if (history is not [{ Data: PaymentRequested requested } first, ..]) return false;
+        var scope = new IdempotencyScope(requested.MerchantId, RequestPayment.Endpoint, first.Metadata.IdempotencyKey ?? "");
+        // The owner may still be alive and talking to the gateway: only an expired lease is ours to take.
+        if (!await idempotency.TryTakeOverAsync(scope, clock.Now(), ct) && await KeyExistsAsync(scope, ct)) return false;
+        var metadata = first.Metadata with { CausationId = "sweep", Actor = "system:sweep" };
+        await completion.ResumeAsync(paymentId, scope, metadata, ct);
+        logger.LogInformation("Resolved pending payment {PaymentId}", paymentId);
+        return true;
     }
 
     private async Task<List<string>> StalePendingAsync(CancellationToken ct)

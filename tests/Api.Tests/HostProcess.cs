@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ledger.Api.Tests;
+
+/// <summary>The real Ledger.Host executable on a loopback port, which a test may SIGKILL and start again.</summary>
+public sealed class HostProcess(string connectionString, IReadOnlyDictionary<string, string>? settings = null) : IAsyncDisposable
+{
+    private readonly int _port = FreePort();
+    private Process? _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
+
+    /// <summary>The host's last lines of output, for failure messages.</summary>
+    public string RecentOutput => string.Join('\n', _output);
+
+    private void Keep(string? line)
+    {
+        if (line is null) return;
+        _output.Enqueue(line);
+        while (_output.Count > 40) _output.TryDequeue(out _);
+    }
+
+    public Uri Url => new($"http://127.0.0.1:{_port}");
+    public bool Running => _process is { HasExited: false };
+
+    public HttpClient Client(string? apiKey, TimeSpan? timeout = null)
+    {
+        var client = new HttpClient { BaseAddress = Url, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        if (apiKey is not null) client.DefaultRequestHeaders.Authorization = new("Bearer", apiKey);
+        return client;
+    }
+
+    /// <summary>Starts the host and waits, with a deadline, until /health/ready answers 200.</summary>
+    public async Task StartAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"));
+        psi.ArgumentList.Add("--urls");
+        psi.ArgumentList.Add(Url.ToString().TrimEnd('/'));
+        psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        psi.Environment["ConnectionStrings__Ledger"] = connectionString;
+        psi.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) psi.Environment[key.Replace(":", "__")] = value;
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var probe = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await probe.GetAsync("/health/ready")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { /* not listening yet */ }
+            catch (TaskCanceledException) { /* not answering yet */ }
+            if (_process.HasExited) throw new InvalidOperationException($"The host exited with {_process.ExitCode} before it was ready:\n{RecentOutput}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The host was not ready within 60 s.");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, nothing flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is not { HasExited: false }) return;
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync() => await KillAsync();
+}
