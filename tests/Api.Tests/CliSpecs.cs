@@ -9,7 +9,9 @@ namespace Ledger.Api.Tests;
 /// <summary>Runs the command line in-process against a test database and captures what it prints.</summary>
 public static class Cli
 {
-    public static async Task<(int ExitCode, string Output)> Run(LedgerApp app, params string[] args)
+    public static Task<(int ExitCode, string Output)> Run(LedgerApp app, params string[] args) => Run(app.Database.ConnectionString, args);
+
+    public static async Task<(int ExitCode, string Output)> Run(string connectionString, params string[] args)
     {
         var output = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -18,7 +20,7 @@ public static class Cli
         });
         console.Profile.Width = 250;
         var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ledger"] = app.Database.ConnectionString })
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ledger"] = connectionString })
             .Build();
         var exit = await LedgerCli.RunAsync(args, configuration, console, output);
         return (exit, output.ToString());

@@ -1,0 +1,147 @@
+using System.Net;
+using Ledger.Host.Cli;
+using Ledger.Testing;
+using Shouldly;
+using Xunit;
+
+namespace Ledger.Api.Tests;
+
+/// <summary>The real host under load, killed with SIGKILL at random moments, again and again.</summary>
+public sealed class KillLoopSpecs : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private HostProcess _host = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        await _db.InitializeAsync();
+        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
+        {
+            ["Ledger:Gateway:Simulator:LatencyMs"] = "50", // widens the window between the two steps of a charge
+            ["Ledger:Idempotency:Lease"] = "00:00:01",
+            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
+            ["Ledger:Sweep:Interval"] = "00:00:00.250",
+        });
+    }
+
+    [Fact]
+    public async Task Five_kills_under_load_lose_nothing_charge_nothing_twice_and_leave_a_verifiable_ledger()
+    {
+        await _host.StartAsync();
+        var merchant = new CarefulMerchant(() => _host.Client(LedgerApp.Acme, TimeSpan.FromSeconds(10)), TimeSpan.FromSeconds(60));
+        using var stop = new CancellationTokenSource();
+        var load = merchant.RunAsync(workers: 8, stop.Token);
+        var random = new Random(42);
+        for (var kill = 0; kill < 5; kill++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(700, 2000)));
+            await _host.KillAsync();
+            await _host.StartAsync();
+        }
+        await stop.CancelAsync();
+        await load;
+        await _db.WaitUntil("select count(*) = 0 from payment_views where status = 'pending'");
+
+        merchant.Unfinished.ShouldBeEmpty();
+        merchant.Charged.Count.ShouldBeGreaterThan(20);
+        foreach (var (key, id) in merchant.Charged)
+        {
+            (await _db.ScalarAsync<long>("select count(*) from events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1", key))
+                .ShouldBe(1, $"key {key}");
+            var status = await _db.ScalarAsync<string>("select status from payment_views where id = $1", id);
+            if (merchant.FinalStatus[id] == "failed") status.ShouldBe("failed", id);
+            else new[] { "succeeded", "partially_refunded" }.ShouldContain(status, id);
+        }
+        (await _db.ScalarAsync<long>("""
+            select count(*) from (select gateway_key from gateway_simulator_charges where outcome = 'approved' group by gateway_key having count(*) > 1) d
+            """)).ShouldBe(0);
+        (await _db.ScalarAsync<long>("""
+            select count(*) from payment_views v where v.status <> 'failed'
+              and not exists (select 1 from gateway_simulator_charges g where g.gateway_key = v.id and g.outcome = 'approved')
+            """)).ShouldBe(0); // every succeeded payment was charged at the gateway, exactly once (above)
+        var (audit, report) = await Cli.Run(_db.ConnectionString, "audit", "verify");
+        audit.ShouldBe(ExitCodes.Ok, report);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+}
+
+/// <summary>PostgreSQL stopped under load, then started again: a cluster of the test's own, so nothing else goes down.</summary>
+public sealed class DatabaseOutageSpecs : IAsyncLifetime
+{
+    private readonly PostgresCluster _cluster = new();
+    private HostProcess _host = null!;
+    private string _connectionString = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        await _cluster.StartAsync();
+        _connectionString = await _cluster.CreateDatabaseAsync();
+        _host = new HostProcess(_connectionString, new Dictionary<string, string>
+        {
+            ["Ledger:Idempotency:Lease"] = "00:00:01",
+            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
+            ["Ledger:Sweep:Interval"] = "00:00:00.250",
+        });
+    }
+
+    [Fact]
+    public async Task Requests_fail_fast_with_503_while_the_database_is_down_and_every_retrying_client_ends_with_one_payment()
+    {
+        await _host.StartAsync();
+        var merchant = new CarefulMerchant(() => _host.Client(LedgerApp.Acme, TimeSpan.FromSeconds(10)), TimeSpan.FromSeconds(60));
+        using var stop = new CancellationTokenSource();
+        var load = merchant.RunAsync(workers: 6, stop.Token);
+        using var probe = _host.Client(LedgerApp.Acme);
+        await WaitFor(async () => merchant.Charged.Count >= 10);
+
+        await _cluster.StopAsync();
+        var started = DateTime.UtcNow;
+        var duringOutage = await probe.Charge();
+        var answeredIn = DateTime.UtcNow - started;
+        await IdempotencySpecs.ShouldBeProblem(duringOutage, HttpStatusCode.ServiceUnavailable, "service_unavailable");
+        duringOutage.Headers.RetryAfter.ShouldNotBeNull();
+        answeredIn.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+        (await probe.GetAsync("/health/ready")).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await probe.GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var chargedBeforeRestart = merchant.Charged.Count;
+
+        await _cluster.StartAsync();
+        await WaitFor(async () => (await probe.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK);
+        await WaitFor(async () => merchant.Charged.Count >= chargedBeforeRestart + 10); // the same process recovered
+        await stop.CancelAsync();
+        await load;
+
+        merchant.Unfinished.ShouldBeEmpty();
+        merchant.Transient.ShouldContain(HttpStatusCode.ServiceUnavailable);
+        await using var db = Npgsql.NpgsqlDataSource.Create(_connectionString);
+        foreach (var key in merchant.Charged.Keys)
+        {
+            await using var cmd = db.CreateCommand("select count(*) from events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1");
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = key });
+            ((long)(await cmd.ExecuteScalarAsync())!).ShouldBe(1, key);
+        }
+        var (audit, report) = await Cli.Run(_connectionString, "audit", "verify");
+        audit.ShouldBe(ExitCodes.Ok, report);
+    }
+
+    private static async Task WaitFor(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not hold within 60 s.");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        await _cluster.DisposeAsync();
+    }
+}
