@@ -61,6 +61,9 @@ public sealed class KillLoopSpecs : IAsyncLifetime
             """)).ShouldBe(0); // every succeeded payment was charged at the gateway, exactly once (above)
         var (audit, report) = await Cli.Run(_db.ConnectionString, "audit", "verify");
         audit.ShouldBe(ExitCodes.Ok, report);
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"kill loop: 5 kills survived; {merchant.Charged.Count} charges and {merchant.Refunded.Count} refunds answered 201; " +
+            $"{merchant.Transient.Count} transient answers retried; 0 lost, 0 charged twice, audit verify clean");
     }
 
     public async ValueTask DisposeAsync()
@@ -127,6 +130,9 @@ public sealed class DatabaseOutageSpecs : IAsyncLifetime
         }
         var (audit, report) = await Cli.Run(_connectionString, "audit", "verify");
         audit.ShouldBe(ExitCodes.Ok, report);
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"outage: 503 in {answeredIn.TotalMilliseconds:F0} ms while down; {merchant.Transient.Count(s => s == HttpStatusCode.ServiceUnavailable)} answers 503 and " +
+            $"{merchant.Transient.Count(s => s == HttpStatusCode.Conflict)} 409 in-use retried; {merchant.Charged.Count} keys, each exactly one payment; audit verify clean");
     }
 
     private static async Task WaitFor(Func<Task<bool>> condition)

@@ -124,6 +124,8 @@ public static class RequestPayment
         else if (r.OrderId.Length > 64) Error("orderId", "At most 64 characters.");
         else if (r.OrderId.Any(char.IsControl)) Error("orderId", "Must not contain control characters.");
         if (r.Description is { Length: > 1000 }) Error("description", "At most 1000 characters.");
+        else if (r.Description is not null && Metadata.HasControlCharacters(r.Description, allowLineBreaks: true))
+            Error("description", "Must not contain control characters other than tabs and line breaks.");
         Metadata.Validate(r.Metadata, Error);
 
         if (r.Card is not { } card)
@@ -153,11 +155,25 @@ public static class Metadata
         if (metadata.Count > 50) error("metadata", "At most 50 keys.");
         foreach (var (k, v) in metadata)
         {
-            if (k.Length is 0 or > 40) error($"metadata.{Truncate(k)}", "Keys are 1-40 characters.");
-            if (v is null) error($"metadata.{Truncate(k)}", "Values are strings.");
-            else if (v.Length > 500) error($"metadata.{Truncate(k)}", "Values are at most 500 characters.");
+            var field = $"metadata.{Printable(Truncate(k))}";
+            if (k.Length is 0 or > 40) error(field, "Keys are 1-40 characters.");
+            else if (HasControlCharacters(k, allowLineBreaks: false)) error(field, "Keys must not contain control characters.");
+            if (v is null) error(field, "Values are strings.");
+            else if (v.Length > 500) error(field, "Values are at most 500 characters.");
+            else if (HasControlCharacters(v, allowLineBreaks: true)) error(field, "Values must not contain control characters other than tabs and line breaks.");
         }
     }
+
+    /// <summary>
+    /// C0 and C1 controls (U+0000 among them, which PostgreSQL cannot store in text or jsonb), tabs and line breaks
+    /// excepted where a human might type them.
+    /// </summary>
+    public static bool HasControlCharacters(string text, bool allowLineBreaks) =>
+        text.Any(c => char.IsControl(c) && !(allowLineBreaks && c is '\t' or '\n' or '\r'));
+
+    private static string Printable(string key) => HasControlCharacters(key, allowLineBreaks: false)
+        ? new string(key.Select(c => char.IsControl(c) ? '?' : c).ToArray())
+        : key;
 
     private static string Truncate(string key) => key.Length > 40 ? key[..40] : key;
 }
