@@ -4,7 +4,7 @@ URL   ?= http://127.0.0.1:5080
 PID   := .data/ledger.pid
 HOSTDIR := src/Host/bin/Release/net10.0
 
-.PHONY: run stop test build deps bench clean
+.PHONY: run stop test build deps bench clean lint-openapi
 
 deps:
 	@scripts/pg.sh ensure
@@ -27,6 +27,10 @@ stop:
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
 test: deps
 	dotnet test Ledger.sln -nologo
+
+# The OpenAPI document against .spectral.yaml (npx fetches Spectral from the npm registry).
+lint-openapi: deps
+	dotnet test tests/Api.Tests -nologo --filter "FullyQualifiedName~OpenApiSpecs"
 
 bench: deps
 	bench/run.sh

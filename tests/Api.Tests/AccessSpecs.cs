@@ -91,3 +91,23 @@ public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await app.Database.ScalarAsync<string>("select coalesce(string_agg(response_body, ' '), '') from idempotency_keys")).ShouldNotContain("5555555555554444");
     }
 }
+
+public sealed class MisconfiguredKeyApp : LedgerApp
+{
+    protected override IEnumerable<KeyValuePair<string, string>> Settings =>
+        [new("Ledger:ApiKeys:3:Key", "sk_test_nobody_in_particular"), new("Ledger:ApiKeys:3:Role", "merchant")];
+}
+
+public sealed class MisconfiguredKeySpecs
+{
+    [Fact]
+    public async Task A_merchant_key_without_a_merchant_id_stops_the_host_from_starting()
+    {
+        // A merchant key naming no merchant would read everyone's payments: refuse to start rather than serve it.
+        await using var app = new MisconfiguredKeyApp();
+
+        var failure = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(async () => await app.InitializeAsync());
+
+        failure.Message.ShouldContain("MerchantId");
+    }
+}

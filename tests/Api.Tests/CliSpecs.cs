@@ -86,6 +86,16 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var lines = await File.ReadAllLinesAsync(file);
         lines.Length.ShouldBe((int)await app.Database.ScalarAsync<long>("select count(*) from events"));
         lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("sequence").GetInt64()).ShouldBeUnique();
+        foreach (var line in lines)
+        {
+            // An auditor recomputes every hash from the export alone, with the documented canonical form.
+            var e = System.Text.Json.JsonDocument.Parse(line).RootElement;
+            var canonical = string.Join('\n', e.GetProperty("streamId").GetString(), e.GetProperty("version").GetInt64(), e.GetProperty("type").GetString(),
+                e.GetProperty("occurredAt").GetString(), e.GetProperty("data").GetRawText(), e.GetProperty("metadata").GetRawText());
+            var previous = e.GetProperty("previousHash").ValueKind == System.Text.Json.JsonValueKind.Null ? [] : Convert.FromHexString(e.GetProperty("previousHash").GetString()!);
+            var hash = System.Security.Cryptography.SHA256.HashData([.. previous, .. System.Text.Encoding.UTF8.GetBytes(canonical)]);
+            Convert.ToHexStringLower(hash).ShouldBe(e.GetProperty("hash").GetString(), line);
+        }
         var (_, tail) = await Cli.Run(app, "events", "export", "--after", System.Text.Json.JsonDocument.Parse(lines[^2]).RootElement.GetProperty("sequence").GetInt64().ToString());
         tail.Trim().Split('\n').Length.ShouldBe(1);
         File.Delete(file);
@@ -113,6 +123,28 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var (exit, output) = await Cli.Run(app, args);
         exit.ShouldBe(ExitCodes.Usage, output);
+    }
+
+    [Fact]
+    public async Task A_command_that_cannot_reach_the_database_says_so_and_exits_3()
+    {
+        var (exit, output) = await Cli.Run("Host=127.0.0.1;Port=1;Username=postgres;Database=nowhere;Timeout=2", "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.CouldNotRun, output);
+        output.ShouldContain("Could not run");
+    }
+
+    [Fact]
+    public async Task A_rebuild_will_not_run_beside_another()
+    {
+        await using var other = app.Database.CreateDataSource();
+        await using var connection = await other.OpenConnectionAsync();
+        await using (var hold = new Npgsql.NpgsqlCommand("select pg_advisory_lock(7240002)", connection)) await hold.ExecuteNonQueryAsync();
+
+        var (exit, output) = await Cli.Run(app, "projections", "rebuild");
+
+        exit.ShouldBe(ExitCodes.CouldNotRun, output);
+        output.ShouldContain("Another projection rebuild is running");
     }
 
     [Fact]

@@ -41,6 +41,7 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var post = (await Document()).GetProperty("paths").GetProperty("/v1/payments").GetProperty("post");
 
+        post.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema").ValueKind.ShouldBe(JsonValueKind.Object);
         var header = post.GetProperty("parameters").EnumerateArray().Single(p => p.Str("name") == "Idempotency-Key");
         (header.Str("in"), header.GetProperty("required").GetBoolean()).ShouldBe(("header", true));
         var responses = post.GetProperty("responses");

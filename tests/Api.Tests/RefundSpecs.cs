@@ -131,6 +131,21 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
+    public async Task A_refund_key_counts_as_new_once_its_retention_has_passed()
+    {
+        var id = await Charged(1000);
+        var key = Requests.NewKey();
+        await Refund(id, new JsonObject { ["amount"] = 100 }, key);
+
+        app.Clock.Advance(TimeSpan.FromHours(25));
+        var later = await Refund(id, new JsonObject { ["amount"] = 200 }, key);
+
+        later.StatusCode.ShouldBe(HttpStatusCode.Created);
+        later.Headers.Contains("Idempotent-Replayed").ShouldBeFalse();
+        (await later.Json()).GetProperty("payment").GetProperty("amountRefunded").GetInt64().ShouldBe(300);
+    }
+
+    [Fact]
     public async Task A_refused_refund_is_remembered_under_its_key()
     {
         var id = await Charged(500);

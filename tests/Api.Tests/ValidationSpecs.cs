@@ -120,6 +120,27 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
+    public async Task A_body_that_is_not_JSON_is_415_problem()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/payments") { Content = new FormUrlEncodedContent([new("amount", "1250")]) };
+        request.Headers.Add("Idempotency-Key", Requests.NewKey());
+
+        var response = await _acme.SendAsync(request);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.UnsupportedMediaType, "unsupported_media_type");
+    }
+
+    [Fact]
+    public async Task Without_a_key_any_body_is_401_first()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/payments") { Content = new FormUrlEncodedContent([new("amount", "1250")]) };
+
+        var response = await app.Client(null).SendAsync(request);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Fact]
     public async Task A_body_over_64_KiB_is_413()
     {
         var body = Requests.Charge();

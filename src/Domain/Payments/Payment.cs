@@ -5,6 +5,20 @@ namespace Ledger.Domain.Payments;
 
 public enum PaymentStatus { Pending, Succeeded, Failed, PartiallyRefunded, Refunded }
 
+public static class PaymentStatusNames
+{
+    /// <summary>The status as the API, the read model and people say it: succeeded, partially_refunded...</summary>
+    public static string Name(this PaymentStatus status) => status switch
+    {
+        PaymentStatus.Pending => "pending",
+        PaymentStatus.Succeeded => "succeeded",
+        PaymentStatus.Failed => "failed",
+        PaymentStatus.PartiallyRefunded => "partially_refunded",
+        PaymentStatus.Refunded => "refunded",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+}
+
 public sealed record Refund(
     string RefundId,
     long Amount,

@@ -24,7 +24,7 @@ public static class PaymentDecider
         ({ IsCharged: true }, RecordCharge) => [],
         ({ Status: PaymentStatus.Failed }, RecordFailure) => [],
         (_, RecordCharge or RecordFailure) => throw new PaymentRejected(
-            PaymentRejected.OutcomeConflict, $"The payment is already {state.Status} and cannot take another outcome."),
+            PaymentRejected.OutcomeConflict, $"The payment is already {state.Status.Name()} and cannot take another outcome."),
 
         (_, RefundPayment c) when state.Refunds.Any(r => r.RefundId == c.RefundId) => [],
         ({ Status: PaymentStatus.Succeeded or PaymentStatus.PartiallyRefunded }, RefundPayment c)
@@ -34,7 +34,7 @@ public static class PaymentDecider
             PaymentRejected.RefundExceedsRemaining,
             $"The refund of {c.Amount} exceeds the {state.AmountRefundable} that remains refundable."),
         (_, RefundPayment) => throw new PaymentRejected(
-            PaymentRejected.PaymentNotRefundable, $"A payment that is {state.Status} cannot be refunded."),
+            PaymentRejected.PaymentNotRefundable, $"A payment that is {state.Status.Name()} cannot be refunded."),
 
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown command."),
     };

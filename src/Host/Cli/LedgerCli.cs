@@ -44,6 +44,12 @@ public static class LedgerCli
             cli.Console.MarkupLineInterpolated($"[red]{e.Message}[/]");
             return ExitCodes.Usage;
         }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or Ledger.Projections.Rebuild.RebuildInProgressException)
+        {
+            // Not a discrepancy and not a usage error: the command could not do its work at all.
+            cli.Console.MarkupLineInterpolated($"[red]Could not run: {e.Message}[/]");
+            return ExitCodes.CouldNotRun;
+        }
     }
 
     private static IConfiguration DefaultConfiguration()
@@ -85,6 +91,8 @@ public static class ExitCodes
     public const int Ok = 0;
     public const int Discrepancies = 1;
     public const int Usage = 2;
+    /// <summary>The database could not be reached, or another rebuild holds the lock. Not in CONTRACT.md's list: see docs/operations.md.</summary>
+    public const int CouldNotRun = 3;
 }
 
 public static class DbCommands

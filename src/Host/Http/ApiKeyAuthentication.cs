@@ -18,6 +18,14 @@ public sealed class ApiKey
     public string Role { get; set; } = "";       // merchant | auditor
     public string? MerchantId { get; set; }
 
+    /// <summary>A merchant key must name its merchant, or it would see everyone's data; an auditor key must not.</summary>
+    public bool IsUsable => Key.Length >= 8 && Role switch
+    {
+        Roles.Merchant => !string.IsNullOrWhiteSpace(MerchantId),
+        Roles.Auditor => MerchantId is null,
+        _ => false,
+    };
+
     /// <summary>Never the whole key: enough to tell keys apart in a log.</summary>
     public string Redacted => Key.Length > 8 ? $"{Key[..8]}…" : "…";
 }
@@ -62,6 +70,7 @@ public sealed class ApiKeyAuthenticationHandler(
             if (CryptographicOperations.FixedTimeEquals(presented, SHA256.HashData(Encoding.UTF8.GetBytes(key.Key))))
                 match = key;
         if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+        if (!match.IsUsable) return Task.FromResult(AuthenticateResult.Fail($"API key {match.Redacted} is misconfigured."));
 
         var claims = new List<Claim>
         {
@@ -93,12 +102,15 @@ public static class Policies
 
     public static IServiceCollection AddApiKeys(this IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<ApiKeyOptions>(configuration.GetSection("Ledger"));
+        services.AddOptions<ApiKeyOptions>().Bind(configuration.GetSection("Ledger"))
+            .Validate(o => o.ApiKeys.All(k => k.IsUsable),
+                "Every Ledger:ApiKeys entry needs a Key of 8+ characters and a Role: 'merchant' with a MerchantId, or 'auditor' without one.")
+            .ValidateOnStart();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(Merchant, p => p.RequireRole(Roles.Merchant).RequireClaim("merchant_id"))
-            .AddPolicy(Reader, p => p.RequireRole(Roles.Merchant, Roles.Auditor))
+            .AddPolicy(Reader, p => p.RequireAssertion(c => c.User.IsInRole(Roles.Auditor) || (c.User.IsInRole(Roles.Merchant) && c.User.MerchantId() is not null)))
             .AddPolicy(Auditor, p => p.RequireRole(Roles.Auditor));
         return services;
     }

@@ -160,11 +160,11 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
-    /// <summary>Forgets one expired key so it counts as new.</summary>
+    /// <summary>Forgets one expired, completed key so it counts as new. An in-flight one is the sweep's to finish first.</summary>
     public async Task ForgetIfExpiredAsync(IdempotencyScope scope, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
-            delete from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3 and expires_at <= $4
+            delete from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3 and expires_at <= $4 and status = 'completed'
             """);
         Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, clock.GetUtcNow().UtcDateTime);
         await cmd.ExecuteNonQueryAsync(ct);

@@ -6,6 +6,12 @@ namespace Ledger.Host.Http;
 /// <summary>Marks a POST that takes an Idempotency-Key (documented as a required header).</summary>
 public sealed class RequiresIdempotencyKey;
 
+/// <summary>
+/// The JSON body a handler reads itself. Documented through a transformer rather than Accepts&lt;T&gt;(), whose
+/// content-type check runs during routing: before authentication, and without a problem+json answer.
+/// </summary>
+public sealed record DocumentedBody(Type Type);
+
 /// <summary>A query parameter a handler parses itself (strictly, for its own 400s), for the document.</summary>
 public sealed record QueryParameter(string Name, string Description, JsonSchemaType Type = JsonSchemaType.String, string? Format = null);
 
@@ -33,9 +39,18 @@ public static class OpenApiSetup
             document.Servers = [new OpenApiServer { Url = "http://127.0.0.1:5080", Description = "make run" }];
             return Task.CompletedTask;
         });
-        options.AddOperationTransformer((operation, context, _) =>
+        options.AddOperationTransformer(async (operation, context, ct) =>
         {
             var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+            if (metadata.OfType<DocumentedBody>().FirstOrDefault() is { } body)
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(body.Type, null, ct) },
+                    },
+                };
             operation.Parameters ??= [];
             if (metadata.OfType<RequiresIdempotencyKey>().Any())
             {
@@ -67,7 +82,6 @@ public static class OpenApiSetup
                     r.Headers ??= new Dictionary<string, IOpenApiHeader>();
                     r.Headers["Retry-After"] = Header("Seconds to wait before retrying.", JsonSchemaType.Integer);
                 }
-            return Task.CompletedTask;
         });
     });
 

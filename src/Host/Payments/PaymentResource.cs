@@ -26,7 +26,7 @@ public sealed record PaymentResource(
     long Version)
 {
     public static PaymentResource From(Payment p) => new(
-        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, Ledger.Projections.Rebuild.ReadModelBuilder.StatusName(p.Status), p.AmountRefunded, p.AmountRefundable,
+        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, p.Status.Name(), p.AmountRefunded, p.AmountRefundable,
         p.FailureCode, p.FailureMessage, new CardResource(p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint),
         p.Description, p.Metadata, p.ReceiptNumber, p.CreatedAt.UtcDateTime, p.UpdatedAt.UtcDateTime, p.Version);
 

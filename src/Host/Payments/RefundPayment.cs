@@ -27,7 +27,7 @@ public static class RefundPayment
         app.MapPost("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Merchant)
             .WithTags("Refunds").WithName("CreateRefund").WithSummary("Refund all or part of a payment")
             .WithDescription("amount defaults to all that remains. Concurrent refunds never refund more than was charged. A refusal (409/422) is remembered under its key.")
-            .Accepts<CreateRefundRequest>("application/json").Produces<RefundCreated>(StatusCodes.Status201Created)
+            .WithMetadata(new DocumentedBody(typeof(CreateRefundRequest))).Produces<RefundCreated>(StatusCodes.Status201Created)
             .Problems(400, 403, 404, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
 
     private static async Task<IResult> Handle(
@@ -62,12 +62,18 @@ public static class RefundPayment
             }
             catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
             {
-                return await idempotency.ResolveAsync(scope, fingerprint, ct) switch
+                switch (await idempotency.ResolveAsync(scope, fingerprint, ct))
                 {
-                    ExistingKey.Completed done => new StoredResponseResult(done.Response, replayed: true),
-                    ExistingKey.Reused => throw RequestPayment.KeyReused(),
-                    _ => throw RequestPayment.KeyInUse(),
-                };
+                    case ExistingKey.Completed done:
+                        return new StoredResponseResult(done.Response, replayed: true);
+                    case ExistingKey.Reused:
+                        throw RequestPayment.KeyReused();
+                    case ExistingKey.Expired when attempt < MaxAttempts:
+                        await idempotency.ForgetIfExpiredAsync(scope, ct); // past retention a key counts as new
+                        continue;
+                    default:
+                        throw RequestPayment.KeyInUse();
+                }
             }
             catch (ConcurrencyException) when (attempt < MaxAttempts)
             {

@@ -40,7 +40,7 @@ public static class RequestPayment
         app.MapPost("/v1/payments", Handle).RequireAuthorization(Policies.Merchant)
             .WithTags("Payments").WithName("CreatePayment").WithSummary("Charge a card")
             .WithDescription("A decline is not an HTTP error: it is a 201 with status `failed` and a `failureCode`.")
-            .Accepts<CreatePaymentRequest>("application/json").Produces<PaymentResource>(StatusCodes.Status201Created)
+            .WithMetadata(new DocumentedBody(typeof(CreatePaymentRequest))).Produces<PaymentResource>(StatusCodes.Status201Created)
             .Problems(400, 403, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
 
     private static async Task<IResult> Handle(

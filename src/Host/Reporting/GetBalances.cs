@@ -28,7 +28,7 @@ public static class GetBalances
         query.ThrowIfInvalid();
         var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
 
-        var accounts = await ReadAsync(db, currency, merchant is null ? null : $"merchant:{merchant}:%", http.RequestAborted);
+        var accounts = await ReadAsync(db, currency, merchant is null ? null : $"merchant:{merchant}:", http.RequestAborted);
         var totals = merchant is null
             ? accounts.GroupBy(a => a.Currency).Select(g =>
                 new CurrencyTotals(g.Key, g.Sum(a => a.Debits), g.Sum(a => a.Credits), g.Sum(a => a.Debits) == g.Sum(a => a.Credits))).ToList()
@@ -36,15 +36,16 @@ public static class GetBalances
         return Results.Text(System.Text.Json.JsonSerializer.Serialize(new BalanceReport(accounts, totals), ApiJson.Default.BalanceReport), "application/json");
     }
 
-    public static async Task<List<AccountBalance>> ReadAsync(NpgsqlDataSource db, string? currency, string? accountLike, CancellationToken ct)
+    /// <param name="accountPrefix">Only accounts that start with this text (compared as text: no wildcards).</param>
+    public static async Task<List<AccountBalance>> ReadAsync(NpgsqlDataSource db, string? currency, string? accountPrefix, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
             select account, currency, sum(debits)::bigint, sum(credits)::bigint from ledger_balances
-            where ($1::text is null or currency = $1) and ($2::text is null or account like $2)
+            where ($1::text is null or currency = $1) and ($2::text is null or starts_with(account, $2))
             group by account, currency order by currency, account
             """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)currency ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)accountLike ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)accountPrefix ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         var result = new List<AccountBalance>();
         while (await reader.ReadAsync(ct))

@@ -5,6 +5,9 @@ using Npgsql;
 
 namespace Ledger.Projections.Rebuild;
 
+public sealed class RebuildInProgressException()
+    : Exception("Another projection rebuild is running against this database; wait for it to finish.");
+
 public sealed record RebuildResult(IReadOnlyList<string> Projections, long Events, long CaughtUp, TimeSpan Elapsed)
 {
     public double EventsPerSecond => Events / Math.Max(Elapsed.TotalSeconds, 0.001);
@@ -22,6 +25,7 @@ public sealed record RebuildResult(IReadOnlyList<string> Projections, long Event
 public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<PaymentEvent> store)
 {
     private const string Schema = "ledger_rebuild";
+    private const long RebuildLockKey = 7_240_002;
     private const int CatchUpPage = 5_000;
 
     public async Task<RebuildResult> RebuildAsync(IReadOnlyCollection<string> projections, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
@@ -31,6 +35,12 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<
         var tables = ReadModelTables.All.Where(t => projections.Contains(t.Projection)).ToList();
         var inline = store.Projections.Where(p => projections.Contains(p.Name)).ToList();
         var clock = Stopwatch.StartNew();
+
+        // One rebuild at a time: a second would drop the first one's half-built tables. Held for the whole run.
+        await using var guard = await db.OpenConnectionAsync(ct);
+        await using (var take = new NpgsqlCommand($"select pg_try_advisory_lock({RebuildLockKey})", guard))
+            if (!(bool)(await take.ExecuteScalarAsync(ct))!)
+                throw new RebuildInProgressException();
 
         // Without keys or indexes: a bulk load into a bare table, then one index build, beats updating indexes row by row.
         await ExecuteAsync($"drop schema if exists {Schema} cascade; create schema {Schema};" +
@@ -91,7 +101,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<
                 """, connection, tx);
             record.Parameters.Add(new NpgsqlParameter { Value = projection });
             record.Parameters.Add(new NpgsqlParameter { Value = horizon, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Xid8 });
-            record.Parameters.Add(new NpgsqlParameter { Value = done });
+            record.Parameters.Add(new NpgsqlParameter { Value = done + caughtUp });
             record.Parameters.Add(new NpgsqlParameter { Value = caughtUp });
             record.Parameters.Add(new NpgsqlParameter { Value = clock.Elapsed.TotalSeconds });
             await record.ExecuteNonQueryAsync(ct);

@@ -114,21 +114,11 @@ public sealed class ReadModelBuilder(IRowSink sink, ISet<string>? projections = 
 
     private static object?[] View(Payment p) =>
     [
-        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, StatusName(p.Status), p.AmountRefunded, p.FailureCode, p.FailureMessage,
+        p.Id, p.MerchantId, p.OrderId, p.Amount, p.Currency, p.Status.Name(), p.AmountRefunded, p.FailureCode, p.FailureMessage,
         p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint, p.Description,
         JsonSerializer.Serialize(p.Metadata, EventJson.Default.IReadOnlyDictionaryStringString), p.GatewayReference, p.ReceiptNumber,
         p.CreatedAt.UtcDateTime, p.UpdatedAt.UtcDateTime, p.Version,
     ];
-
-    public static string StatusName(PaymentStatus status) => status switch
-    {
-        PaymentStatus.Pending => "pending",
-        PaymentStatus.Succeeded => "succeeded",
-        PaymentStatus.Failed => "failed",
-        PaymentStatus.PartiallyRefunded => "partially_refunded",
-        PaymentStatus.Refunded => "refunded",
-        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
-    };
 
     private void Count(string merchant, string currency, DateTimeOffset at, short stripe,
         long created = 0, long succeeded = 0, long failed = 0, long refunds = 0, long gross = 0, long refunded = 0)
