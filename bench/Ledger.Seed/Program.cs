@@ -35,7 +35,7 @@ IEnumerable<(string, IReadOnlyList<PaymentEvent>)> Payments()
         var amount = 500 + i % 9_500;
         yield return (id, [
             new PaymentRequested(id, merchant, $"order-{i}", amount, currency, card, null, new Dictionary<string, string>(), at),
-            new PaymentCharged(id, merchant, amount, currency, $"ch_{i}", $"{merchant.ToUpperInvariant()}-{i:D8}", at.AddMilliseconds(150)),
+            new PaymentCharged(id, merchant, amount, currency, $"ch_{i}", $"SEED-{merchant.ToUpperInvariant()}-{i:D8}", at.AddMilliseconds(150)),
             new PaymentRefunded(id, merchant, $"re_{i}", amount / 4, currency, "requested_by_customer", new Dictionary<string, string>(), at.AddHours(1)),
         ]);
     }

@@ -34,6 +34,10 @@ public sealed class PostgresEventStore<TEvent>(
     {
         ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
         await using var batch = dataSource.CreateBatch();
+        // Side records go first: a claim that is already taken fails the batch at its first statement,
+        // before the append's work is done and rolled back.
+        sideRecords?.Invoke(batch);
+        var sideCount = batch.BatchCommands.Count;
         var pending = new PendingEvent<TEvent>[events.Count];
         if (events.Count > 0)
         {
@@ -60,7 +64,6 @@ public sealed class PostgresEventStore<TEvent>(
                 new NpgsqlParameter<DateTime[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz }));
             foreach (var projection in _projections) projection.Project(pending, batch);
         }
-        sideRecords?.Invoke(batch);
         if (batch.BatchCommands.Count == 0) return new AppendResult(expectedVersion, []);
 
         try
@@ -73,6 +76,7 @@ public sealed class PostgresEventStore<TEvent>(
                 // Without an explicit transaction, the whole batch runs in one implicit transaction:
                 // any failing statement rolls back the append, the projections and the side records alike.
                 await using var reader = await batch.ExecuteReaderAsync(ct);
+                for (var i = 0; i < sideCount; i++) await reader.NextResultAsync(ct);
                 if (events.Count > 0)
                     while (await reader.ReadAsync(ct)) appended.Add(reader.GetInt64(0));
                 while (await reader.NextResultAsync(ct)) { }

@@ -26,6 +26,9 @@ public static class LedgerServices
             // Statements used twice are prepared on each connection: the append path is a handful of fixed statements.
             builder.ConnectionStringBuilder.MaxAutoPrepare = Math.Max(builder.ConnectionStringBuilder.MaxAutoPrepare, 64);
             builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+            // Nothing of ours leaves session state behind (settings are transaction-local, locks released explicitly),
+            // so skip the reset Npgsql would otherwise send each time a pooled connection is taken.
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
             builder.ConnectionStringBuilder.ApplicationName ??= "ledger";
             builder.Name = Observability.PrometheusExporter.PoolName; // the pool's metrics carry this name, never the connection string
             return builder.Build();

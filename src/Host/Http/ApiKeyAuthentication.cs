@@ -66,8 +66,8 @@ public sealed class ApiKeyAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
         ApiKey? match = null;
-        foreach (var key in keys.CurrentValue.ApiKeys)
-            if (CryptographicOperations.FixedTimeEquals(presented, SHA256.HashData(Encoding.UTF8.GetBytes(key.Key))))
+        foreach (var (digest, key) in Digests(keys.CurrentValue))
+            if (CryptographicOperations.FixedTimeEquals(presented, digest))
                 match = key;
         if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
         if (!match.IsUsable) return Task.FromResult(AuthenticateResult.Fail($"API key {match.Redacted} is misconfigured."));
@@ -81,6 +81,18 @@ public sealed class ApiKeyAuthenticationHandler(
         if (match.Role == Roles.Merchant && match.MerchantId is { } merchant) claims.Add(new Claim("merchant_id", merchant));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+    }
+
+    private static (ApiKeyOptions Options, (byte[] Digest, ApiKey Key)[] Digests) _digests;
+
+    /// <summary>The configured keys' digests, computed once per configuration rather than per request.</summary>
+    private static (byte[] Digest, ApiKey Key)[] Digests(ApiKeyOptions options)
+    {
+        var cached = _digests;
+        if (ReferenceEquals(cached.Options, options)) return cached.Digests;
+        var digests = options.ApiKeys.Select(k => (SHA256.HashData(Encoding.UTF8.GetBytes(k.Key)), k)).ToArray();
+        _digests = (options, digests);
+        return digests;
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

@@ -125,6 +125,18 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         return cmd;
     }
 
+    /// <summary>
+    /// Before claiming: what to do about this key if it was used before, or null if it is free (never used, or
+    /// past its retention and now forgotten).
+    /// </summary>
+    public async Task<ExistingKey?> LookAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
+    {
+        var existing = await ResolveAsync(scope, fingerprint, ct);
+        if (existing is not ExistingKey.Expired) return existing;
+        await ForgetIfExpiredAsync(scope, ct);
+        return null;
+    }
+
     /// <summary>What to do about a key someone already claimed.</summary>
     public async Task<ExistingKey> ResolveAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
     {
@@ -135,7 +147,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             """);
         Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // pruned between our claim and this look
+        if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // never used, or pruned
         var storedFingerprint = reader.GetFieldValue<byte[]>(0);
         var expiresAt = reader.GetFieldValue<DateTimeOffset>(6);
         if (expiresAt <= now) return new ExistingKey.Expired();

@@ -14,8 +14,9 @@ namespace Ledger.Host.Payments;
 public sealed class ChargeCompletion(
     PostgresEventStore<PaymentEvent> store, IPaymentGateway gateway, NpgsqlDataSource db, Observability.LedgerMeter meter, TimeProvider clock)
 {
+    /// <param name="known">The payment as the caller just wrote it, to save reading it back; null to read it.</param>
     public async Task<StoredResponse> RecordOutcomeAsync(
-        string paymentId, IdempotencyScope scope, GatewayOutcome outcome, EventMetadata metadata, CancellationToken ct)
+        string paymentId, IdempotencyScope scope, GatewayOutcome outcome, EventMetadata metadata, CancellationToken ct, Payment? known = null)
     {
         PaymentCommand command = outcome switch
         {
@@ -25,8 +26,9 @@ public sealed class ChargeCompletion(
         };
         while (true)
         {
-            var state = Payment.Fold((await store.ReadStreamAsync(paymentId, ct: ct)).Select(e => e.Data))
+            var state = known ?? Payment.Fold((await store.ReadStreamAsync(paymentId, ct: ct)).Select(e => e.Data))
                 ?? throw new PaymentRejected(PaymentRejected.PaymentNotFound, $"Payment {paymentId} has no events.");
+            known = null; // after a conflict, read what the other writer left
             var events = PaymentDecider.Decide(command, state);
             var final = events.Aggregate((Payment?)state, Payment.Evolve)!;
             var response = new StoredResponse(201, PaymentResource.From(final).ToJson(), $"/v1/payments/{paymentId}");

@@ -50,6 +50,14 @@ public static class RefundPayment
         var refundId = $"re_{Guid.NewGuid():N}";
         var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
 
+        // A key seen before is answered from its record, without folding or appending anything.
+        switch (await idempotency.LookAsync(scope, fingerprint, ct))
+        {
+            case null: break;
+            case ExistingKey.Completed done: return new StoredResponseResult(done.Response, replayed: true);
+            case ExistingKey.Reused: throw RequestPayment.KeyReused();
+            default: throw RequestPayment.KeyInUse();
+        }
         for (var attempt = 1; ; attempt++)
         {
             var (events, response) = Decide(command, state);

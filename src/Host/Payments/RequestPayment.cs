@@ -72,38 +72,45 @@ public static class RequestPayment
 
         // From here on the work is finished even if the client goes away: money may move.
         var ct = CancellationToken.None;
-        for (var attempt = 0; ; attempt++)
+        var requested = PaymentDecider.Decide(request, null);
+        // A key seen before is answered from its record with one read. The claim below stays the guarantee:
+        // two first requests racing past this look still meet at the key's unique index.
+        // A key seen before is answered from its record. The claim in the append stays the guarantee:
+        // two first requests racing past this look still meet at the key's unique index.
+        var existing = await idempotency.LookAsync(scope, fingerprint, ct);
+        if (existing is null)
         {
             try
             {
-                await store.AppendAsync(paymentId, 0, PaymentDecider.Decide(request, null), metadata,
+                await store.AppendAsync(paymentId, 0, requested, metadata,
                     batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
                 meter.PaymentCreated();
-                break;
             }
             catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
             {
-                switch (await idempotency.ResolveAsync(scope, fingerprint, ct))
-                {
-                    case ExistingKey.Completed done:
-                        return new StoredResponseResult(done.Response, replayed: true);
-                    case ExistingKey.Reused:
-                        throw KeyReused();
-                    case ExistingKey.TakenOver taken:
-                        return new StoredResponseResult(await completion.ResumeAsync(taken.ResourceId, scope, metadata, ct), replayed: true);
-                    case ExistingKey.Expired when attempt == 0:
-                        await idempotency.ForgetIfExpiredAsync(scope, ct);
-                        continue;
-                    default:
-                        throw KeyInUse();
-                }
+                existing = await idempotency.ResolveAsync(scope, fingerprint, ct);
             }
+        }
+        switch (existing)
+        {
+            case null:
+                break; // the key is ours: on to the gateway
+            case ExistingKey.Completed done:
+                return new StoredResponseResult(done.Response, replayed: true);
+            case ExistingKey.Reused:
+                throw KeyReused();
+            case ExistingKey.TakenOver taken:
+                return new StoredResponseResult(await completion.ResumeAsync(taken.ResourceId, scope, metadata, ct), replayed: true);
+            default:
+                throw KeyInUse(); // its owner is at work (or it expired between our look and our claim): retry shortly
         }
 
         var outcome = await gateway.ChargeAsync(new GatewayCharge(
             paymentId, merchant, request.Amount, request.Currency, card.Number!, card.ExpMonth!.Value, card.ExpYear!.Value, card.Cvc!), ct);
-        return new StoredResponseResult(await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct), replayed: false);
+        var known = requested.Aggregate((Payment?)null, Payment.Evolve)!;
+        return new StoredResponseResult(await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct, known), replayed: false);
     }
+
 
     public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
         "This Idempotency-Key was used with a different request. Use a new key for a new request.");

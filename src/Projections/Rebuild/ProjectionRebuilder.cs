@@ -41,6 +41,21 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<
         await using (var take = new NpgsqlCommand($"select pg_try_advisory_lock({RebuildLockKey})", guard))
             if (!(bool)(await take.ExecuteScalarAsync(ct))!)
                 throw new RebuildInProgressException();
+        try
+        {
+            return await RebuildLockedAsync(projections, tables, inline, clock, progress, ct);
+        }
+        finally
+        {
+            // Pooled connections are not reset on return: a session lock must be let go by hand.
+            await using var release = new NpgsqlCommand($"select pg_advisory_unlock({RebuildLockKey})", guard);
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    private async Task<RebuildResult> RebuildLockedAsync(IReadOnlyCollection<string> projections, List<Table> tables,
+        List<IInlineProjection<PaymentEvent>> inline, Stopwatch clock, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    {
 
         // Without keys or indexes: a bulk load into a bare table, then one index build, beats updating indexes row by row.
         await ExecuteAsync($"drop schema if exists {Schema} cascade; create schema {Schema};" +
