@@ -4,9 +4,10 @@
 -- and ChargeCompletion.cs, src/EventStore/PostgresEventStore.cs and the inline projections in src/Projections).
 --
 -- One pgbench "transaction" is one run of this whole script = one charge = three commits:
---   1. PaymentRequested + its projections + the idempotency claim   (one batch: one round trip, one commit)
+--   0. the idempotency key looked up (a replay is answered here)    (one read)
+--   1. the idempotency claim + PaymentRequested + its projections   (one batch: one round trip, one commit)
 --   2. the gateway simulator booking the charge                      (autocommit)
---      nextval for the receipt number, reading the stream back       (two reads)
+--      nextval for the receipt number                                 (one read; the stream is not read back)
 --   3. PaymentCharged + its projections + the idempotency answer    (one batch: one round trip, one commit)
 -- Npgsql sends a batch without an explicit transaction as one pipeline closed by a single Sync, which
 -- PostgreSQL runs as one implicit transaction; \startpipeline ... \endpipeline does exactly the same.
@@ -15,10 +16,19 @@
 -- A fresh payment id per run: md5 of the client id and a 63-bit random number, 36 characters like the host's
 -- 'pay_' + 32 hex digits, so the b-tree inserts are as scattered as with the host's random GUIDs.
 \set r random(1, 9000000000000000000)
-\set stripe random(0, 15)
+\set stripe random(0, 63)
 
--- 1. RequestPayment: ledger_append(payment_requested), payment_views, receipts, metrics, idempotency claim.
+-- 0. RequestPayment looks the key up first (Idempotency.LookAsync): a key seen before is answered from here.
+select fingerprint, status, response_status, response_body, response_location, locked_until, expires_at, resource_id
+from idempotency_keys where merchant_id = 'acme' and endpoint = 'POST /v1/payments' and key = 'pgb-' || :client_id::text || '-' || :r::text;
+
+-- 1. RequestPayment: the idempotency claim (side records lead the batch), ledger_append(payment_requested),
+--    payment_views, receipts, metrics.
 \startpipeline
+insert into idempotency_keys (merchant_id, endpoint, key, fingerprint, resource_id, status, locked_until, created_at, expires_at)
+values ('acme', 'POST /v1/payments', 'pgb-' || :client_id::text || '-' || :r::text,
+    decode('406982a24729daa33423c0304d2fe09b3ce574b804722c693fc3a5aaa74d5eb8', 'hex'),
+    'pay_' || md5(:client_id::text || ':' || :r::text), 'in_flight', now() + interval '30 seconds', now(), now() + interval '1 day');
 select appended_sequence, appended_version from ledger_append(
     'pay_' || md5(:client_id::text || ':' || :r::text), 'payment', 0, array['payment_requested'],
     array[format('{"paymentId":"%s","merchantId":"acme","orderId":"order-%s","amount":1250,"currency":"USD","card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_76c9ad1ee11da2082fa20990"},"description": null,"metadata":{},"at":"%s"}',
@@ -55,10 +65,6 @@ with applied as (
 insert into metrics_failures (merchant_id, currency, day, code, stripe, count)
 select 'acme', 'USD', (now() at time zone 'UTC')::date, null::text, :stripe::smallint, 1 from applied where null::text is not null
 on conflict (merchant_id, currency, day, code, stripe) do update set count = metrics_failures.count + 1;
-insert into idempotency_keys (merchant_id, endpoint, key, fingerprint, resource_id, status, locked_until, created_at, expires_at)
-values ('acme', 'POST /v1/payments', 'pgb-' || :client_id::text || '-' || :r::text,
-    decode('406982a24729daa33423c0304d2fe09b3ce574b804722c693fc3a5aaa74d5eb8', 'hex'),
-    'pay_' || md5(:client_id::text || ':' || :r::text), 'in_flight', now() + interval '30 seconds', now(), now() + interval '1 day');
 \endpipeline
 
 -- 2. The gateway simulator (src/Host/Gateway/SimulatedGateway.cs): books the charge, once per gateway key.
@@ -73,16 +79,16 @@ union all
 select outcome, code, reference from gateway_simulator_charges where gateway_key = 'pay_' || md5(:client_id::text || ':' || :r::text)
 limit 1;
 
--- ChargeCompletion: the receipt number, then the stream folded again before deciding.
+-- ChargeCompletion: the receipt number. The state is the one step 1 wrote: it is not read back.
 select nextval('receipt_numbers') as receipt_number
 \gset
-select events.sequence, events.stream_id, events.version, events.type, events.data::text, events.metadata::text,
-    events.occurred_at, events.transaction_id, events.hash, events.previous_hash from events
-where stream_id = 'pay_' || md5(:client_id::text || ':' || :r::text) and version <= 9223372036854775807 and occurred_at <= 'infinity'
-order by version;
-
--- 3. RecordOutcome: ledger_append(payment_charged), payment_views, receipts + line, metrics, books, idempotency answer.
+-- 3. RecordOutcome: the idempotency answer (leading), ledger_append(payment_charged), payment_views, receipts + line, metrics, books.
 \startpipeline
+update idempotency_keys set status = 'completed', response_status = 201,
+    response_body = format('{"id":"%s","merchantId":"acme","orderId":"order-%s","amount":1250,"currency":"USD","status":"succeeded","amountRefunded":0,"amountRefundable":1250,"failureCode": null,"failureMessage": null,"card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_76c9ad1ee11da2082fa20990"},"description": null,"metadata":{},"receiptNumber":"ACME-%s","createdAt":"%s","updatedAt":"%s","version":2}',
+        'pay_' || md5(:client_id::text || ':' || :r::text), :r::text, lpad(:receipt_number::text, 8, '0'), now(), now()),
+    response_location = '/v1/payments/pay_' || md5(:client_id::text || ':' || :r::text)
+where merchant_id = 'acme' and endpoint = 'POST /v1/payments' and key = 'pgb-' || :client_id::text || '-' || :r::text and status = 'in_flight';
 select appended_sequence, appended_version from ledger_append(
     'pay_' || md5(:client_id::text || ':' || :r::text), 'payment', 1, array['payment_charged'],
     array[format('{"paymentId":"%s","merchantId":"acme","amount":1250,"currency":"USD","gatewayReference":"ch_%s","receiptNumber":"ACME-%s","at":"%s"}',
@@ -132,9 +138,4 @@ select account, currency, :stripe::smallint, debit, credit from posted order by 
 on conflict (account, currency, stripe) do update set
     debits = ledger_balances.debits + excluded.debits,
     credits = ledger_balances.credits + excluded.credits;
-update idempotency_keys set status = 'completed', response_status = 201,
-    response_body = format('{"id":"%s","merchantId":"acme","orderId":"order-%s","amount":1250,"currency":"USD","status":"succeeded","amountRefunded":0,"amountRefundable":1250,"failureCode": null,"failureMessage": null,"card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_76c9ad1ee11da2082fa20990"},"description": null,"metadata":{},"receiptNumber":"ACME-%s","createdAt":"%s","updatedAt":"%s","version":2}',
-        'pay_' || md5(:client_id::text || ':' || :r::text), :r::text, lpad(:receipt_number::text, 8, '0'), now(), now()),
-    response_location = '/v1/payments/pay_' || md5(:client_id::text || ':' || :r::text)
-where merchant_id = 'acme' and endpoint = 'POST /v1/payments' and key = 'pgb-' || :client_id::text || '-' || :r::text and status = 'in_flight';
 \endpipeline
