@@ -14,13 +14,7 @@ public sealed class CrashSpecs : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _db.InitializeAsync();
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
-        {
-            ["Ledger:Gateway:Simulator:LatencyMs"] = "5000",
-            ["Ledger:Idempotency:Lease"] = "00:00:01",
-            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
-            ["Ledger:Sweep:Interval"] = "00:00:00.200",
-        });
+        _host = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(("Ledger:Gateway:Simulator:LatencyMs", "5000")));
     }
 
     [Fact]

@@ -15,13 +15,8 @@ public sealed class KillLoopSpecs : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _db.InitializeAsync();
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
-        {
-            ["Ledger:Gateway:Simulator:LatencyMs"] = "50", // widens the window between the two steps of a charge
-            ["Ledger:Idempotency:Lease"] = "00:00:01",
-            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
-            ["Ledger:Sweep:Interval"] = "00:00:00.250",
-        });
+        // A little gateway latency widens the window between the two steps of a charge.
+        _host = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(("Ledger:Gateway:Simulator:LatencyMs", "50")));
     }
 
     [Fact]
@@ -84,12 +79,7 @@ public sealed class DatabaseOutageSpecs : IAsyncLifetime
     {
         await _cluster.StartAsync();
         _connectionString = await _cluster.CreateDatabaseAsync();
-        _host = new HostProcess(_connectionString, new Dictionary<string, string>
-        {
-            ["Ledger:Idempotency:Lease"] = "00:00:01",
-            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
-            ["Ledger:Sweep:Interval"] = "00:00:00.250",
-        });
+        _host = new HostProcess(_connectionString, HostProcess.FastRecovery());
     }
 
     [Fact]

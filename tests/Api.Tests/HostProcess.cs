@@ -21,6 +21,19 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
         while (_output.Count > 40) _output.TryDequeue(out _);
     }
 
+    /// <summary>Leases and the sweep in seconds, not minutes, so a test sees recovery happen.</summary>
+    public static Dictionary<string, string> FastRecovery(params (string Key, string Value)[] more)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["Ledger:Idempotency:Lease"] = "00:00:01",
+            ["Ledger:Sweep:PendingAfter"] = "00:00:01",
+            ["Ledger:Sweep:Interval"] = "00:00:00.250",
+        };
+        foreach (var (key, value) in more) settings[key] = value;
+        return settings;
+    }
+
     public Uri Url => new($"http://127.0.0.1:{_port}");
     public bool Running => _process is { HasExited: false };
 
