@@ -73,8 +73,6 @@ public static class RequestPayment
         // From here on the work is finished even if the client goes away: money may move.
         var ct = CancellationToken.None;
         var requested = PaymentDecider.Decide(request, null);
-        // A key seen before is answered from its record with one read. The claim below stays the guarantee:
-        // two first requests racing past this look still meet at the key's unique index.
         // A key seen before is answered from its record. The claim in the append stays the guarantee:
         // two first requests racing past this look still meet at the key's unique index.
         var existing = await idempotency.LookAsync(scope, fingerprint, ct);
@@ -110,7 +108,6 @@ public static class RequestPayment
         var known = requested.Aggregate((Payment?)null, Payment.Evolve)!;
         return new StoredResponseResult(await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct, known), replayed: false);
     }
-
 
     public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
         "This Idempotency-Key was used with a different request. Use a new key for a new request.");
