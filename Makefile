@@ -13,15 +13,21 @@ build:
 	dotnet build src/Host -c Release -nologo -v quiet
 
 # Runs in the foreground; Ctrl-C stops the ledger, `make stop` also stops PostgreSQL.
+# A second `make run` while one is running says so and leaves it alone; after a crash, a stale pid file is ignored.
 run: build
-	@scripts/pg.sh start
-	@mkdir -p .data
-	@echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)"
-	@echo $$$$ > $(PID); export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development; \
-	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL)
+	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
+	  echo "Ledger is already running on $(URL) (pid $$(cat $(PID))); 'make stop' stops it."; \
+	else \
+	  scripts/pg.sh start && mkdir -p .data && \
+	  echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)" && \
+	  echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development && \
+	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL); \
+	fi
 
 stop:
-	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then kill $$(cat $(PID)) && echo "Ledger stopped"; fi; rm -f $(PID)
+	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
+	  kill $$(cat $(PID)); for i in $$(seq 1 50); do kill -0 $$(cat $(PID)) 2>/dev/null || break; sleep 0.1; done; echo "Ledger stopped"; fi
+	@rm -f $(PID)
 	@scripts/pg.sh stop
 
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
