@@ -22,6 +22,13 @@ public static class LedgerApi
         app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
         app.UseCorrelationIds();
         app.UseProblemAnswers();
+        // What routing answers itself (no such path, wrong method) is problem+json too.
+        app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch
+        {
+            404 => Problems.WriteAsync(context.HttpContext, new ApiProblem(404, "not_found", "Not found.", "No endpoint at this path; see /openapi/v1.json.")),
+            405 => Problems.WriteAsync(context.HttpContext, new ApiProblem(405, "method_not_allowed", "Method not allowed.", "This path does not take that method.")),
+            _ => Task.CompletedTask,
+        });
         app.UseAuthentication();
         app.UseRateLimiter();
         app.UseAuthorization();

@@ -4,8 +4,16 @@ using Ledger.Host.Cli;
 if (LedgerCli.Handles(args)) return await LedgerCli.RunAsync(args);
 
 var app = LedgerApi.Build(args);
-await app.Services.MigrateAsync();
-await app.RunAsync();
-return 0;
+try
+{
+    await app.Services.MigrateAsync();
+    await app.RunAsync();
+    return 0;
+}
+catch (Microsoft.Extensions.Options.OptionsValidationException e)
+{
+    await Console.Error.WriteLineAsync($"Ledger will not start: {e.Message}");
+    return 1;
+}
 
 public partial class Program;

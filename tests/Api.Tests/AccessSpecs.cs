@@ -92,22 +92,24 @@ public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 }
 
-public sealed class MisconfiguredKeyApp : LedgerApp
-{
-    protected override IEnumerable<KeyValuePair<string, string>> Settings =>
-        [new("Ledger:ApiKeys:3:Key", "sk_test_nobody_in_particular"), new("Ledger:ApiKeys:3:Role", "merchant")];
-}
-
 public sealed class MisconfiguredKeySpecs
 {
     [Fact]
-    public async Task A_merchant_key_without_a_merchant_id_stops_the_host_from_starting()
+    public async Task A_merchant_key_without_a_merchant_id_stops_the_host_from_starting_and_says_why()
     {
         // A merchant key naming no merchant would read everyone's payments: refuse to start rather than serve it.
-        await using var app = new MisconfiguredKeyApp();
+        var db = new Ledger.Testing.TestDatabase();
+        await db.InitializeAsync();
+        await using var host = new HostProcess(db.ConnectionString, new Dictionary<string, string>
+        {
+            ["Ledger:ApiKeys:3:Key"] = "sk_test_nobody_in_particular",
+            ["Ledger:ApiKeys:3:Role"] = "merchant",
+        });
 
-        var failure = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(async () => await app.InitializeAsync());
+        var failure = await Should.ThrowAsync<InvalidOperationException>(host.StartAsync);
 
+        failure.Message.ShouldContain("exited with 1");
+        failure.Message.ShouldContain("Ledger will not start");
         failure.Message.ShouldContain("MerchantId");
     }
 }

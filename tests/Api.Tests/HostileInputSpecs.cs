@@ -16,7 +16,7 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [
         "validation_failed", "idempotency_key_missing", "idempotency_key_invalid", "idempotency_key_reused", "idempotency_key_in_use",
         "payment_not_found", "payment_not_refundable", "refund_exceeds_remaining", "concurrency_conflict", "rate_limited",
-        "unauthorized", "forbidden", "payload_too_large", "unsupported_media_type",
+        "unauthorized", "forbidden", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed",
     ];
 
     private static readonly string[] Nasty =

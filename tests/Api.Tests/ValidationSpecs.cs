@@ -120,6 +120,16 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
+    public async Task An_unknown_path_or_a_wrong_method_is_a_problem_too()
+    {
+        var unknown = await _acme.GetAsync("/v1/paymnets");
+        var wrongMethod = await _acme.DeleteAsync("/v1/payments");
+
+        await IdempotencySpecs.ShouldBeProblem(unknown, HttpStatusCode.NotFound, "not_found");
+        await IdempotencySpecs.ShouldBeProblem(wrongMethod, HttpStatusCode.MethodNotAllowed, "method_not_allowed");
+    }
+
+    [Fact]
     public async Task A_body_that_is_not_JSON_is_415_problem()
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/payments") { Content = new FormUrlEncodedContent([new("amount", "1250")]) };

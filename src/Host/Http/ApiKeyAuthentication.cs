@@ -66,7 +66,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
         ApiKey? match = null;
-        foreach (var (digest, key) in Digests(keys.CurrentValue))
+        foreach (var (digest, key) in Digests(CurrentKeys()))
             if (CryptographicOperations.FixedTimeEquals(presented, digest))
                 match = key;
         if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
@@ -84,6 +84,23 @@ public sealed class ApiKeyAuthenticationHandler(
     }
 
     private static (ApiKeyOptions Options, (byte[] Digest, ApiKey Key)[] Digests) _digests;
+
+    /// <summary>
+    /// The keys as configured now; if an edit made while running is invalid, the last valid set, so one bad
+    /// line in a settings file does not lock every caller out (it is logged, and refused at the next start).
+    /// </summary>
+    private ApiKeyOptions CurrentKeys()
+    {
+        try
+        {
+            return keys.CurrentValue;
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e) when (_digests.Options is { } lastGood)
+        {
+            Logger.LogError("Ignoring the edited API keys until they are valid: {Problem}", e.Message);
+            return lastGood;
+        }
+    }
 
     /// <summary>The configured keys' digests, computed once per configuration rather than per request.</summary>
     private static (byte[] Digest, ApiKey Key)[] Digests(ApiKeyOptions options)

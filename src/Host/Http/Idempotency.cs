@@ -131,7 +131,8 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     /// </summary>
     public async Task<ExistingKey?> LookAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
     {
-        var existing = await ResolveAsync(scope, fingerprint, ct);
+        // A read (and at most a conditional take-over): safe to repeat on a transient error, like the store's reads.
+        var existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
         if (existing is not ExistingKey.Expired) return existing;
         await ForgetIfExpiredAsync(scope, ct);
         return null;

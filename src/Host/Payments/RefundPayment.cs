@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace Ledger.Host.Payments;
 
-public sealed record CreateRefundRequest(long? Amount, string? Reason, Dictionary<string, string>? Metadata);
+public sealed record CreateRefundRequest(long? Amount = null, string? Reason = null, Dictionary<string, string>? Metadata = null);
 
 public sealed record RefundResource(string Id, string PaymentId, long Amount, string? Reason, DateTime CreatedAt, string? ReceiptNumber);
 
@@ -40,16 +40,8 @@ public static class RefundPayment
         Validate(body);
 
         var ct = CancellationToken.None;
-        var history = await store.ReadStreamAsync(id, ct: ct);
-        if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)
-            throw ApiProblem.PaymentNotFound();
-
         var scope = new IdempotencyScope(merchant, Endpoint, key);
         var fingerprint = idempotency.Fingerprint(http.Request, raw);
-        var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
-        var refundId = $"re_{Guid.NewGuid():N}";
-        var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
-
         // A key seen before is answered from its record, without folding or appending anything.
         switch (await idempotency.LookAsync(scope, fingerprint, ct))
         {
@@ -58,6 +50,14 @@ public static class RefundPayment
             case ExistingKey.Reused: throw RequestPayment.KeyReused();
             default: throw RequestPayment.KeyInUse();
         }
+        var history = await store.ReadStreamAsync(id, ct: ct);
+        if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)
+            throw ApiProblem.PaymentNotFound();
+
+        var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
+        var refundId = $"re_{Guid.NewGuid():N}";
+        var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
+
         for (var attempt = 1; ; attempt++)
         {
             var (events, response) = Decide(command, state);

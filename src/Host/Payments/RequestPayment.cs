@@ -13,9 +13,9 @@ public sealed record CreatePaymentRequest(
     long? Amount,
     string? Currency,
     string? OrderId,
-    string? Description,
-    Dictionary<string, string>? Metadata,
-    CardInput? Card);
+    string? Description = null,
+    Dictionary<string, string>? Metadata = null,
+    CardInput? Card = null);
 
 /// <summary>Card data as it arrives. Lives in memory for one request; ToString never shows the number or cvc.</summary>
 public sealed record CardInput(string? Number, int? ExpMonth, int? ExpYear, string? Cvc)
