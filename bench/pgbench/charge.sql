@@ -3,10 +3,10 @@
 -- round trips as the host sends them (captured with log_statement=all from src/Host/Payments/RequestPayment.cs
 -- and ChargeCompletion.cs, src/EventStore/PostgresEventStore.cs and the inline projections in src/Projections).
 --
--- One pgbench "transaction" is one run of this whole script = one charge = three commits:
+-- One pgbench "transaction" is one run of this whole script = one charge = three commits, two of them durable:
 --   0. the idempotency key looked up (a replay is answered here)    (one read)
 --   1. the idempotency claim + PaymentRequested + its projections   (one batch: one round trip, one commit)
---   2. the gateway simulator booking the charge                      (autocommit)
+--   2. the gateway simulator booking the charge                      (its own commit, not waiting for the flush)
 --      nextval for the receipt number                                 (one read; the stream is not read back)
 --   3. PaymentCharged + its projections + the idempotency answer    (one batch: one round trip, one commit)
 -- Npgsql sends a batch without an explicit transaction as one pipeline closed by a single Sync, which
@@ -67,7 +67,12 @@ select 'acme', 'USD', (now() at time zone 'UTC')::date, null::text, :stripe::sma
 on conflict (merchant_id, currency, day, code, stripe) do update set count = metrics_failures.count + 1;
 \endpipeline
 
--- 2. The gateway simulator (src/Host/Gateway/SimulatedGateway.cs): books the charge, once per gateway key.
+-- 2. The gateway simulator (src/Host/Gateway/SimulatedGateway.cs): books the charge, once per gateway key, on
+--    its own connections, which commit with synchronous_commit off (it stands in for another company's system).
+--    One pipeline: begin, the setting, the booking, commit; one round trip, like the host's one statement.
+\startpipeline
+begin;
+set local synchronous_commit = off;
 with booked as (
     insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
     values ('pay_' || md5(:client_id::text || ':' || :r::text), 'acme', 1250, 'USD', 'approved', null, 'ch_' || md5(:r::text || '-ch'))
@@ -78,6 +83,8 @@ select outcome, code, reference from booked
 union all
 select outcome, code, reference from gateway_simulator_charges where gateway_key = 'pay_' || md5(:client_id::text || ':' || :r::text)
 limit 1;
+commit;
+\endpipeline
 
 -- ChargeCompletion: the receipt number. The state is the one step 1 wrote: it is not read back.
 select nextval('receipt_numbers') as receipt_number

@@ -47,6 +47,14 @@ public static class LedgerServices
         services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
         services.AddSingleton<Idempotency>();
         services.Configure<SimulatorOptions>(configuration.GetSection("Ledger:Gateway:Simulator"));
+        services.AddSingleton(_ =>
+        {
+            var connection = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger"))
+            {
+                Options = "-c synchronous_commit=off", ApplicationName = "ledger-gateway-simulator", NoResetOnClose = true,
+            };
+            return new SimulatedGateway.Books(NpgsqlDataSource.Create(connection.ConnectionString));
+        });
         services.AddSingleton<SimulatedGateway>();
         services.AddSingleton<IPaymentGateway>(sp => new RetryingGateway(
             sp.GetRequiredService<SimulatedGateway>(),

@@ -71,7 +71,7 @@ public sealed class KillLoopSpecs : IAsyncLifetime
 /// <summary>PostgreSQL stopped under load, then started again: a cluster of the test's own, so nothing else goes down.</summary>
 public sealed class DatabaseOutageSpecs : IAsyncLifetime
 {
-    private readonly PostgresCluster _cluster = new();
+    private readonly PostgresCluster _cluster = new(synchronousCommit: true); // it is stopped under load
     private HostProcess _host = null!;
     private string _connectionString = "";
 

@@ -13,8 +13,22 @@ public sealed class SimulatorOptions
 /// Answers by test card number (CONTRACT.md) and books every charge in its own table, once per gateway key,
 /// exactly as a real gateway honours its idempotency keys.
 /// </summary>
-public sealed class SimulatedGateway(NpgsqlDataSource dataSource, IOptions<SimulatorOptions> options) : IPaymentGateway
+public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<SimulatorOptions> options) : IPaymentGateway
 {
+    /// <summary>
+    /// The simulator's own connections. It stands in for another company's system, so its writes do not wait
+    /// for the ledger's WAL flush (synchronous_commit off): a booking is visible to everyone at once, which is
+    /// what the tests count, and only a crash of PostgreSQL itself could lose the last few. The ledger's own
+    /// transactions keep synchronous commits.
+    /// </summary>
+    public sealed class Books(NpgsqlDataSource source) : IAsyncDisposable
+    {
+        public NpgsqlDataSource Source { get; } = source;
+        public ValueTask DisposeAsync() => Source.DisposeAsync();
+    }
+
+    private NpgsqlDataSource DataSource => books.Source;
+
     private static readonly Dictionary<string, string> DeclinesByCard = new()
     {
         ["4000000000000002"] = DeclineCodes.CardDeclined,
@@ -32,7 +46,7 @@ public sealed class SimulatedGateway(NpgsqlDataSource dataSource, IOptions<Simul
 
         var declined = DeclinesByCard.GetValueOrDefault(charge.CardNumber);
         // First writer wins; a repeat with the same key reads back what was booked (or fenced) the first time.
-        await using var cmd = dataSource.CreateCommand("""
+        await using var cmd = DataSource.CreateCommand("""
             with booked as (
                 insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
                 values ($1, $2, $3, $4, $5, $6, $7)
@@ -54,7 +68,7 @@ public sealed class SimulatedGateway(NpgsqlDataSource dataSource, IOptions<Simul
 
     public async Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand("""
+        await using var cmd = DataSource.CreateCommand("""
             with fenced as (
                 insert into gateway_simulator_charges (gateway_key, outcome, code) values ($1, 'abandoned', 'processing_error')
                 on conflict (gateway_key) do nothing
