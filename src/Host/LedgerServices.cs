@@ -52,6 +52,7 @@ public static class LedgerServices
             var connection = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger"))
             {
                 Options = "-c synchronous_commit=off", ApplicationName = "ledger-gateway-simulator", NoResetOnClose = true,
+                MaxAutoPrepare = 8, AutoPrepareMinUsages = 2,
             };
             return new SimulatedGateway.Books(NpgsqlDataSource.Create(connection.ConnectionString));
         });
