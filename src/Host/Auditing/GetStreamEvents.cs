@@ -55,10 +55,9 @@ public static class GetPaymentHistory
         if (atVersion is not null && at is not null) query.Fail("at", "Give atVersion or at, not both.");
         query.ThrowIfInvalid();
 
-        // Ownership is judged on the whole stream, so "before it existed" and "not yours" both read as not found.
-        await GetStreamEvents.ReadVisibleAsync(store, id, http, toVersion: 1, toTime: null);
-        var events = await store.ReadStreamAsync(id, atVersion, at, http.RequestAborted);
-        var state = Payment.Fold(events.Select(e => e.Data))
+        // One read of the stream: ownership is judged on its first event, then it is cut where asked.
+        var events = await GetStreamEvents.ReadVisibleAsync(store, id, http, toVersion: null, toTime: null);
+        var state = Payment.Fold(events.Where(e => e.Version <= (atVersion ?? long.MaxValue) && (at is null || e.OccurredAt <= at)).Select(e => e.Data))
             ?? throw new ApiProblem(404, "payment_not_found", "Payment not found at that point.", "The payment did not exist yet at that moment.");
         return Results.Text(Payments.PaymentResource.From(state).ToJson(), "application/json");
     }

@@ -191,14 +191,13 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    private static void Add(NpgsqlBatchCommand cmd, params object[] values)
-    {
-        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v });
-    }
+    private static void Add(NpgsqlBatchCommand cmd, params object[] values) => Add(cmd.Parameters, values);
 
-    private static void Add(NpgsqlCommand cmd, params object[] values)
+    private static void Add(NpgsqlCommand cmd, params object[] values) => Add(cmd.Parameters, values);
+
+    private static void Add(NpgsqlParameterCollection parameters, object[] values)
     {
-        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v });
+        foreach (var v in values) parameters.Add(new NpgsqlParameter { Value = v });
     }
 }
 
