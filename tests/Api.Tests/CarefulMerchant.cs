@@ -7,14 +7,26 @@ namespace Ledger.Api.Tests;
 /// <summary>
 /// A merchant client that does what the docs tell merchants to do: one key per intended payment or refund, and
 /// on a network error, a 409 in use or a 503, the same request again with the same key until a final answer.
+/// Every answer is recorded, final or not, so a spec can say which answers are allowed: anything else, a 500
+/// included, is a final answer the spec sees.
 /// </summary>
 public sealed class CarefulMerchant(Func<HttpClient> client, TimeSpan giveUpAfter)
 {
+    public sealed record Answer(string Path, string Key, HttpStatusCode Status, string Body, DateTime At)
+    {
+        public override string ToString() => $"{(int)Status} {Path} ({Key}) at {At:HH:mm:ss.fff}: {Body}";
+    }
+
     public ConcurrentDictionary<string, string> Charged { get; } = new();    // key -> payment id answered with 201
     public ConcurrentDictionary<string, string> FinalStatus { get; } = new(); // payment id -> status in that answer
-    public ConcurrentBag<long> Refunded { get; } = [];
-    public ConcurrentBag<HttpStatusCode> Transient { get; } = [];
+    public ConcurrentBag<long> Refunded { get; } = [];                        // amounts of refunds answered 201
+    public ConcurrentBag<Answer> Final { get; } = [];                         // every final answer, charges and refunds
+    public ConcurrentBag<Answer> Transient { get; } = [];                     // every 409 in use and 503, retried
+    public ConcurrentBag<DateTime> NetworkErrors { get; } = [];               // no answer at all (host down), retried
     public ConcurrentBag<string> Unfinished { get; } = [];
+
+    /// <summary>Final answers other than 201: each is a request a careful merchant could not complete.</summary>
+    public IEnumerable<Answer> Refused => Final.Where(a => a.Status != HttpStatusCode.Created);
 
     public async Task RunAsync(int workers, CancellationToken stop)
     {
@@ -38,7 +50,7 @@ public sealed class CarefulMerchant(Func<HttpClient> client, TimeSpan giveUpAfte
         }));
     }
 
-    private async Task<(HttpStatusCode Status, string Body)?> Send(string path, JsonNode body, string key)
+    private async Task<Answer?> Send(string path, JsonNode body, string key)
     {
         var deadline = DateTime.UtcNow + giveUpAfter;
         while (DateTime.UtcNow < deadline)
@@ -46,18 +58,20 @@ public sealed class CarefulMerchant(Func<HttpClient> client, TimeSpan giveUpAfte
             try
             {
                 using var response = await client().PostJson(path, body, key);
-                var text = await response.Content.ReadAsStringAsync();
-                if (response.StatusCode is HttpStatusCode.Conflict && text.Contains("idempotency_key_in_use")
-                    || response.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.InternalServerError)
+                var answer = new Answer(path, key, response.StatusCode, await response.Content.ReadAsStringAsync(), DateTime.UtcNow);
+                if (response.StatusCode is HttpStatusCode.Conflict && answer.Body.Contains("idempotency_key_in_use")
+                    || response.StatusCode is HttpStatusCode.ServiceUnavailable)
                 {
-                    Transient.Add(response.StatusCode);
+                    Transient.Add(answer);
                     await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromMilliseconds(200));
                     continue;
                 }
-                return (response.StatusCode, text);
+                Final.Add(answer);
+                return answer;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                NetworkErrors.Add(DateTime.UtcNow);
                 await Task.Delay(200); // the host is down or restarting: the same request again, same key
             }
         }

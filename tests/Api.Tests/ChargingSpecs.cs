@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Ledger.Host.Gateway;
 using Shouldly;
 using Xunit;
 
@@ -58,6 +59,22 @@ public sealed class ChargingSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await EventTypes(payment.Str("id"))).ShouldBe(["payment_requested", "payment_failed"]);
         (await app.Database.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1 and outcome = 'approved'",
             payment.Str("id"))).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_gateway_error_that_clears_on_a_retry_is_retried_into_one_charge_and_a_succeeded_payment()
+    {
+        var response = await _acme.Charge(Requests.Charge(card: SimulatedGateway.FlakyCard));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var payment = await response.Json();
+        payment.Str("status").ShouldBe("succeeded");
+        payment.GetProperty("failureCode").ValueKind.ShouldBe(JsonValueKind.Null);
+        (await EventTypes(payment.Str("id"))).ShouldBe(["payment_requested", "payment_charged"]);
+        // The gateway saw every attempt: the refused ones, then exactly one charge.
+        (await app.Database.ScalarAsync<string>(
+            "select string_agg(outcome, ',' order by id) from gateway_simulator_charges where gateway_key = $1", payment.Str("id")))
+            .ShouldBe(string.Join(',', [.. Enumerable.Repeat("transient", SimulatedGateway.FlakyFailures), "approved"]));
     }
 
     [Fact]

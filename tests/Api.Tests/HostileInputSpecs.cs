@@ -52,7 +52,8 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             var what = $"case {i} ({name}): {(int)response.StatusCode} {body[..Math.Min(body.Length, 300)]}";
 
             ((int)response.StatusCode).ShouldBeInRange(400, 499, what);
-            response.Content.Headers.ContentType?.MediaType.ShouldBe("application/problem+json", what);
+            response.Content.Headers.ContentType.ShouldNotBeNull(what);
+            response.Content.Headers.ContentType.MediaType.ShouldBe("application/problem+json", what);
             var code = JsonNode.Parse(body)!["code"]!.GetValue<string>();
             StableCodes.ShouldContain(code, what);
             body.ShouldNotContain("4242424242424242", customMessage: what);

@@ -1,3 +1,4 @@
+using Ledger.Host.Payments;
 using System.Net;
 using Shouldly;
 using Xunit;
@@ -115,25 +116,30 @@ public sealed class ListingPlanSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             analyze payment_views;
             """);
 
-        foreach (var sql in new[]
+        // The statements the endpoint sends, built by the endpoint's own code: a merchant's first page, its next page,
+        // the auditor's first page, and a look-up by order id.
+        var cursor = new PaymentCursor(DateTime.UtcNow.AddHours(-1), "pay_x");
+        foreach (var filter in new[]
         {
-            "select * from payment_views where merchant_id = 'm7' order by created_at desc, id desc limit 11",
-            "select * from payment_views where merchant_id = 'm7' and (created_at, id) < (now() - interval '1 hour', 'pay_x') order by created_at desc, id desc limit 11",
-            "select * from payment_views order by created_at desc, id desc limit 11",
-            "select * from payment_views where merchant_id = 'm7' and order_id = 'o-7'",
+            new PaymentFilter("m7", null, null, null, null, null, null, 11),
+            new PaymentFilter("m7", null, null, null, null, null, cursor, 11),
+            new PaymentFilter(null, null, null, null, null, null, null, 11),
+            new PaymentFilter("m7", null, "o-7", null, null, null, null, 11),
+            new PaymentFilter("m7", "succeeded", null, "USD", DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow, cursor, 11),
         })
         {
-            var plan = await Explain(sql);
-            plan.ShouldContain("Index", customMessage: $"{sql}\n{plan}");
-            plan.ShouldNotContain("Seq Scan", customMessage: $"{sql}\n{plan}");
+            await using var ds = app.Database.CreateDataSource();
+            await using var cmd = ListPayments.Command(ds, filter);
+            var plan = await Explain(cmd);
+            plan.ShouldContain("Index", customMessage: $"{filter}\n{cmd.CommandText}\n{plan}");
+            plan.ShouldNotContain("Seq Scan", customMessage: $"{filter}\n{cmd.CommandText}\n{plan}");
         }
     }
 
-    private async Task<string> Explain(string sql)
+    private static async Task<string> Explain(Npgsql.NpgsqlCommand listing)
     {
-        await using var ds = app.Database.CreateDataSource();
-        await using var cmd = ds.CreateCommand($"explain (format text) {sql}");
-        await using var reader = await cmd.ExecuteReaderAsync();
+        listing.CommandText = $"explain (format text) {listing.CommandText}";
+        await using var reader = await listing.ExecuteReaderAsync();
         var lines = new List<string>();
         while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
         return string.Join('\n', lines);

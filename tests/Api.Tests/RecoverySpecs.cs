@@ -94,9 +94,10 @@ public sealed class RecoverySpecs(LedgerApp app) : IClassFixture<LedgerApp>
         await store.AppendAsync(paymentId, 0, events, new EventMetadata("corr", "test", key, "merchant:acme"),
             batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)));
         if (gatewayCharged)
-            await app.Database.ExecuteAsync(
-                "insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, reference) values ($1, 'acme', 1250, 'USD', 'approved', 'ch_dead')",
-                paymentId);
+            await app.Database.ExecuteAsync("""
+                with claimed as (insert into gateway_simulator_keys (gateway_key) values ($1))
+                insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, reference) values ($1, 'acme', 1250, 'USD', 'approved', 'ch_dead')
+                """, paymentId);
         return (key, body, paymentId);
     }
 }

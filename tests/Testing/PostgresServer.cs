@@ -131,6 +131,9 @@ public sealed class TestDatabase : IAsyncLifetime
         ConnectionString = new NpgsqlConnectionStringBuilder(server) { Database = Name, Pooling = true }.ConnectionString;
     }
 
+    /// <summary>A database made elsewhere (a cluster of the test's own), for the same helpers.</summary>
+    public static TestDatabase Existing(string connectionString) => new() { ConnectionString = connectionString };
+
     public NpgsqlDataSource CreateDataSource() => NpgsqlDataSource.Create(ConnectionString);
 
     public async Task<T> ScalarAsync<T>(string sql, params object[] parameters)

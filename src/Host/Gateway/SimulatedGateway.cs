@@ -10,8 +10,8 @@ public sealed class SimulatorOptions
 }
 
 /// <summary>
-/// Answers by test card number (CONTRACT.md) and books every charge in its own table, once per gateway key,
-/// exactly as a real gateway honours its idempotency keys.
+/// Answers by test card number (docs/api.md) and books every charge it accepts in its own table, once per gateway
+/// key, as a real gateway honours its idempotency keys; every booking is a row, so a key charged twice would show.
 /// </summary>
 public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<SimulatorOptions> options) : IPaymentGateway
 {
@@ -39,54 +39,83 @@ public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<Simu
 
     public const string TransientFailureCard = "4000000000000119";
 
+    /// <summary>Answers a transient processing_error to its first <see cref="FlakyFailures"/> attempts per key, then approves.</summary>
+    public const string FlakyCard = "4000000000000135";
+    public const int FlakyFailures = 2;
+
+    // The key record says whether this gateway has seen a key; every booking is a row of its own. A repeat with a
+    // known key books nothing and reads back the first booking, as a real gateway honours its idempotency keys.
+    // Were the key record ever bypassed, a second approved row for the key would show it: the tests count them.
+    private const string Book = """
+        with claimed as (
+            insert into gateway_simulator_keys (gateway_key) values ($1)
+            on conflict (gateway_key) do nothing
+            returning gateway_key
+        ), booked as (
+            insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
+            select $1, $2::text, $3::bigint, $4::text, $5::text, $6::text, $7::text from claimed
+            returning outcome, code, reference
+        )
+        select outcome, code, reference from booked
+        union all
+        (select outcome, code, reference from gateway_simulator_charges
+          where gateway_key = $1 and outcome <> 'transient' order by id limit 1)
+        limit 1
+        """;
+
+    // The flaky card's refusals are attempts too: recorded, so the Nth attempt can succeed, and counted by the specs.
+    private const string RefuseFlaky = """
+        insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code)
+        select $1, $2::text, $3::bigint, $4::text, 'transient', 'processing_error'
+        where not exists (select 1 from gateway_simulator_keys where gateway_key = $1)
+          and (select count(*) from gateway_simulator_charges where gateway_key = $1 and outcome = 'transient') < $5
+        """;
+
     public async Task<GatewayOutcome> ChargeAsync(GatewayCharge charge, CancellationToken ct)
     {
-        if (charge.CardNumber == TransientFailureCard)
+        if (charge.CardNumber == TransientFailureCard || charge.CardNumber == FlakyCard && await RefusedAsFlaky(charge, ct))
             return new GatewayOutcome.Declined(DeclineCodes.ProcessingError, DeclineCodes.MessageFor(DeclineCodes.ProcessingError), Transient: true);
 
         var declined = DeclinesByCard.GetValueOrDefault(charge.CardNumber);
-        // First writer wins; a repeat with the same key reads back what was booked (or fenced) the first time.
-        await using var cmd = DataSource.CreateCommand("""
-            with booked as (
-                insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
-                values ($1, $2, $3, $4, $5, $6, $7)
-                on conflict (gateway_key) do nothing
-                returning outcome, code, reference
-            )
-            select outcome, code, reference from booked
-            union all
-            select outcome, code, reference from gateway_simulator_charges where gateway_key = $1
-            limit 1
-            """);
-        foreach (var v in new object?[] { charge.GatewayKey, charge.MerchantId, charge.Amount, charge.Currency,
-                     declined is null ? "approved" : "declined", declined, declined is null ? $"ch_{Guid.NewGuid():N}" : null })
-            cmd.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value });
-        var outcome = await ReadOutcome(cmd, ct);
+        var outcome = await BookAsync(Book, ct, charge.GatewayKey, charge.MerchantId, charge.Amount, charge.Currency,
+            declined is null ? "approved" : "declined", declined, declined is null ? $"ch_{Guid.NewGuid():N}" : null);
         if (options.Value.LatencyMs > 0) await Task.Delay(options.Value.LatencyMs, ct);
         return outcome;
     }
 
-    public async Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct)
+    /// <summary>A key this gateway never saw is fenced: booked as abandoned, so a late charge with it books nothing.</summary>
+    public Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct) =>
+        BookAsync(Book, ct, gatewayKey, null, null, null, "abandoned", DeclineCodes.ProcessingError, null);
+
+    private async Task<bool> RefusedAsFlaky(GatewayCharge charge, CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand("""
-            with fenced as (
-                insert into gateway_simulator_charges (gateway_key, outcome, code) values ($1, 'abandoned', 'processing_error')
-                on conflict (gateway_key) do nothing
-                returning outcome, code, reference
-            )
-            select outcome, code, reference from fenced
-            union all
-            select outcome, code, reference from gateway_simulator_charges where gateway_key = $1
-            limit 1
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = gatewayKey });
-        return await ReadOutcome(cmd, ct);
+        await using var cmd = Command(RefuseFlaky, charge.GatewayKey, charge.MerchantId, charge.Amount, charge.Currency, (long)FlakyFailures);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
-    private static async Task<GatewayOutcome> ReadOutcome(NpgsqlCommand cmd, CancellationToken ct)
+    private async Task<GatewayOutcome> BookAsync(string sql, CancellationToken ct, params object?[] values)
+    {
+        // A racing request with the same key waits on the key record, then finds the first booking committed after
+        // its statement's snapshot was taken: it reads nothing. A new statement sees it.
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var cmd = Command(sql, values);
+            if (await ReadOutcome(cmd, ct) is { } outcome) return outcome;
+            if (attempt == 3) throw new InvalidOperationException($"The simulator found no booking for a key it had seen ({values[0]}).");
+        }
+    }
+
+    private NpgsqlCommand Command(string sql, params object?[] values)
+    {
+        var cmd = DataSource.CreateCommand(sql);
+        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value });
+        return cmd;
+    }
+
+    private static async Task<GatewayOutcome?> ReadOutcome(NpgsqlCommand cmd, CancellationToken ct)
     {
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        await reader.ReadAsync(ct);
+        if (!await reader.ReadAsync(ct)) return null;
         return reader.GetString(0) switch
         {
             "approved" => new GatewayOutcome.Approved(reader.GetString(2)),

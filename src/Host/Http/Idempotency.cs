@@ -142,22 +142,29 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     public async Task<ExistingKey> ResolveAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        await using var cmd = dataSource.CreateCommand("""
+        DateTimeOffset lockedUntil;
+        string resourceId;
+        // The reader (and with it the pooled connection) is closed once, at the end of this block, before the
+        // take-over asks for a connection of its own. v1 also disposed it by hand inside the block: a data-source
+        // command's reader returns its connection to the pool on each dispose, so one connection went back twice
+        // and two requests were later handed it at once ("A command is already in progress", answered 500).
+        await using (var cmd = dataSource.CreateCommand("""
             select fingerprint, status, response_status, response_body, response_location, locked_until, expires_at, resource_id
             from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3
-            """);
-        Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // never used, or pruned
-        var storedFingerprint = reader.GetFieldValue<byte[]>(0);
-        var expiresAt = reader.GetFieldValue<DateTimeOffset>(6);
-        if (expiresAt <= now) return new ExistingKey.Expired();
-        if (!CryptographicOperations.FixedTimeEquals(storedFingerprint, fingerprint)) return new ExistingKey.Reused();
-        if (reader.GetString(1) == "completed")
-            return new ExistingKey.Completed(new StoredResponse(reader.GetInt32(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
-        var lockedUntil = reader.GetFieldValue<DateTimeOffset>(5);
-        var resourceId = reader.GetString(7);
-        await reader.DisposeAsync();
+            """))
+        {
+            Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // never used, or pruned
+            var storedFingerprint = reader.GetFieldValue<byte[]>(0);
+            var expiresAt = reader.GetFieldValue<DateTimeOffset>(6);
+            if (expiresAt <= now) return new ExistingKey.Expired();
+            if (!CryptographicOperations.FixedTimeEquals(storedFingerprint, fingerprint)) return new ExistingKey.Reused();
+            if (reader.GetString(1) == "completed")
+                return new ExistingKey.Completed(new StoredResponse(reader.GetInt32(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+            lockedUntil = reader.GetFieldValue<DateTimeOffset>(5);
+            resourceId = reader.GetString(7);
+        }
         if (lockedUntil > now) return new ExistingKey.InUse();
         return await TryTakeOverAsync(scope, now, ct) ? new ExistingKey.TakenOver(resourceId) : new ExistingKey.InUse();
     }

@@ -7,6 +7,13 @@ namespace Ledger.Host.Payments;
 
 public sealed record PaymentList(IReadOnlyList<PaymentResource> Data, bool HasMore);
 
+/// <summary>Where a page starts: after this payment, in (created_at desc, id desc) order.</summary>
+public sealed record PaymentCursor(DateTime CreatedAt, string Id);
+
+/// <summary>What a listing asks for. Null filters are left out of the statement, so each shape meets its index.</summary>
+public sealed record PaymentFilter(
+    string? MerchantId, string? Status, string? OrderId, string? Currency, DateTimeOffset? From, DateTimeOffset? To, PaymentCursor? After, int Limit);
+
 /// <summary>
 /// GET /v1/payments: newest first, filtered, keyset-paged by <c>startingAfter</c> (a payment id). Served by
 /// the (merchant_id, created_at desc, id desc) index, or (created_at desc, id desc) for the auditor.
@@ -44,35 +51,14 @@ public static class ListPayments
 
         var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
         var ct = http.RequestAborted;
-        var filters = new List<string>();
-        await using var cmd = db.CreateCommand();
-        void Filter(string sql, object value)
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = value });
-            filters.Add(sql.Replace("@", $"${cmd.Parameters.Count}", StringComparison.Ordinal));
-        }
-
-        if (merchant is not null) Filter("merchant_id = @", merchant);
-        if (status is not null) Filter("status = @", status);
-        if (orderId is not null) Filter("order_id = @", orderId);
-        if (currency is not null) Filter("currency = @", currency);
-        if (from is not null) Filter("created_at >= @", from.Value.UtcDateTime);
-        if (to is not null) Filter("created_at <= @", to.Value.UtcDateTime);
+        PaymentCursor? after = null;
         if (startingAfter is not null)
         {
             var cursor = await GetPayment.FindAsync(db, startingAfter, merchant, ct)
                 ?? throw ApiProblem.Validation("startingAfter", "Not a payment id from a previous page.");
-            cmd.Parameters.Add(new NpgsqlParameter { Value = cursor.CreatedAt });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = cursor.Id });
-            filters.Add($"(created_at, id) < (${cmd.Parameters.Count - 1}, ${cmd.Parameters.Count})");
+            after = new PaymentCursor(cursor.CreatedAt, cursor.Id);
         }
-        cmd.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
-        cmd.CommandText = $"""
-            select {PaymentResource.ViewColumns} from payment_views
-            {(filters.Count > 0 ? "where " + string.Join(" and ", filters) : "")}
-            order by created_at desc, id desc
-            limit ${cmd.Parameters.Count}
-            """;
+        await using var cmd = Command(db, new PaymentFilter(merchant, status, orderId, currency, from, to, after, limit + 1));
 
         var page = new List<PaymentResource>(limit + 1);
         await using (var reader = await cmd.ExecuteReaderAsync(ct))
@@ -80,5 +66,33 @@ public static class ListPayments
         var hasMore = page.Count > limit;
         var body = new PaymentList(hasMore ? page[..limit] : page, hasMore);
         return Results.Text(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.PaymentList), "application/json");
+    }
+
+    /// <summary>The listing's statement. The plan spec EXPLAINs this very command, so the SQL it checks is the SQL sent.</summary>
+    public static NpgsqlCommand Command(NpgsqlDataSource db, PaymentFilter f)
+    {
+        var cmd = db.CreateCommand();
+        var filters = new List<string>();
+        void Filter(string sql, params object[] values)
+        {
+            var names = values.Select(v => { cmd.Parameters.Add(new NpgsqlParameter { Value = v }); return $"${cmd.Parameters.Count}"; }).ToArray();
+            filters.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, sql, names));
+        }
+
+        if (f.MerchantId is not null) Filter("merchant_id = {0}", f.MerchantId);
+        if (f.Status is not null) Filter("status = {0}", f.Status);
+        if (f.OrderId is not null) Filter("order_id = {0}", f.OrderId);
+        if (f.Currency is not null) Filter("currency = {0}", f.Currency);
+        if (f.From is not null) Filter("created_at >= {0}", f.From.Value.UtcDateTime);
+        if (f.To is not null) Filter("created_at <= {0}", f.To.Value.UtcDateTime);
+        if (f.After is not null) Filter("(created_at, id) < ({0}, {1})", f.After.CreatedAt, f.After.Id);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = f.Limit });
+        cmd.CommandText = $"""
+            select {PaymentResource.ViewColumns} from payment_views
+            {(filters.Count > 0 ? "where " + string.Join(" and ", filters) : "")}
+            order by created_at desc, id desc
+            limit ${cmd.Parameters.Count}
+            """;
+        return cmd;
     }
 }
