@@ -4,7 +4,7 @@ URL   ?= http://127.0.0.1:5080
 PID   := .data/ledger.pid
 HOSTDIR := src/Host/bin/Release/net10.0
 
-.PHONY: run stop test build deps bench clean lint-openapi
+.PHONY: run stop test build deps bench clean lint-openapi mutate
 
 deps:
 	@scripts/pg.sh ensure
@@ -37,6 +37,13 @@ test: deps
 # The OpenAPI document against .spectral.yaml (npx fetches Spectral from the npm registry).
 lint-openapi: deps
 	dotnet test tests/Api.Tests -nologo --filter "FullyQualifiedName~OpenApiSpecs"
+
+# Mutation testing (Stryker.NET, a local dotnet tool): the domain with its specs, then the idempotency and refund
+# endpoints with the HTTP specs that cover them. Slow (minutes), so not part of `make test`; docs/testing.md has the scores.
+mutate: deps
+	dotnet tool restore
+	cd tests/Domain.Tests && dotnet tool run dotnet-stryker -- --output $(CURDIR)/.data/mutation/domain
+	cd tests/Api.Tests && dotnet tool run dotnet-stryker -- --output $(CURDIR)/.data/mutation/host
 
 bench: deps
 	bench/run.sh

@@ -67,21 +67,26 @@ select 'acme', 'USD', (now() at time zone 'UTC')::date, null::text, :stripe::sma
 on conflict (merchant_id, currency, day, code, stripe) do update set count = metrics_failures.count + 1;
 \endpipeline
 
--- 2. The gateway simulator (src/Host/Gateway/SimulatedGateway.cs): books the charge, once per gateway key, on
---    its own connections, which commit with synchronous_commit off (it stands in for another company's system).
+-- 2. The gateway simulator (src/Host/Gateway/SimulatedGateway.cs): claims the gateway key in its idempotency
+--    record and books the charge as a row of its own, on its own connections, which commit with
+--    synchronous_commit off (it stands in for another company's system: this commit does not wait for the flush).
 --    One pipeline: begin, the setting, the booking, commit; one round trip, like the host's one statement.
 \startpipeline
 begin;
 set local synchronous_commit = off;
-with booked as (
-    insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
-    values ('pay_' || md5(:client_id::text || ':' || :r::text), 'acme', 1250, 'USD', 'approved', null, 'ch_' || md5(:r::text || '-ch'))
+with claimed as (
+    insert into gateway_simulator_keys (gateway_key) values ('pay_' || md5(:client_id::text || ':' || :r::text))
     on conflict (gateway_key) do nothing
+    returning gateway_key
+), booked as (
+    insert into gateway_simulator_charges (gateway_key, merchant_id, amount, currency, outcome, code, reference)
+    select gateway_key, 'acme', 1250, 'USD', 'approved', null, 'ch_' || md5(:r::text || '-ch') from claimed
     returning outcome, code, reference
 )
 select outcome, code, reference from booked
 union all
-select outcome, code, reference from gateway_simulator_charges where gateway_key = 'pay_' || md5(:client_id::text || ':' || :r::text)
+(select outcome, code, reference from gateway_simulator_charges
+  where gateway_key = 'pay_' || md5(:client_id::text || ':' || :r::text) and outcome <> 'transient' order by id limit 1)
 limit 1;
 commit;
 \endpipeline
