@@ -17,6 +17,36 @@ public sealed class AccessSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         response.Headers.WwwAuthenticate.ToString().ShouldBe("Bearer");
     }
 
+    [Theory]
+    [InlineData("\u000b")] // VT
+    [InlineData("\u000c")] // FF
+    [InlineData("\u00a0")] // no-break space
+    [InlineData("\u0085")] // next line
+    [InlineData("\u3000")] // ideographic space
+    public async Task A_key_followed_by_anything_but_a_space_or_tab_is_another_key_and_401(string suffix)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/payments");
+        request.Headers.TryAddWithoutValidation("Authorization", $"Bearer {LedgerApp.Acme}{suffix}").ShouldBeTrue();
+
+        var response = await app.Client(null).SendAsync(request);
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Theory]
+    [InlineData(" ")]
+    [InlineData("\t")]
+    [InlineData(" \t ")]
+    public async Task Spaces_and_tabs_around_a_key_are_what_HTTP_allows_and_it_still_authenticates(string padding)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/payments");
+        request.Headers.TryAddWithoutValidation("Authorization", $"Bearer {padding}{LedgerApp.Acme}{padding}").ShouldBeTrue();
+
+        var response = await app.Client(null).SendAsync(request);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task A_charge_without_a_key_is_401_and_writes_nothing()
     {

@@ -16,7 +16,7 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [
         "validation_failed", "idempotency_key_missing", "idempotency_key_invalid", "idempotency_key_reused", "idempotency_key_in_use",
         "payment_not_found", "payment_not_refundable", "refund_exceeds_remaining", "concurrency_conflict", "rate_limited",
-        "unauthorized", "forbidden", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed",
+        "unauthorized", "forbidden", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed", "invalid_json",
     ];
 
     private static readonly string[] Nasty =
@@ -121,7 +121,7 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var breakages = 1 + r.Next(3);
         for (var b = 0; b < breakages; b++)
         {
-            switch (r.Next(13))
+            switch (r.Next(14))
             {
                 case 0: body["amount"] = Wrong(r, allowed: v => v is not JsonValue n || !n.TryGetValue<long>(out var a) || a < 1 || a > 1_000_000_000_000); break;
                 case 1: body["currency"] = JsonValue.Create(Pick(r, ["usd", "XXX", "US", "USDX", "", "€", "' or 1=1"])); break;
@@ -135,6 +135,7 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
                 case 9: body[Pick(r, ["surprise", "Amount", "card_number", "__proto__"])] = 1; break;
                 case 10: body.Remove(Pick(r, ["amount", "currency", "orderId", "card"])); break;
                 case 11: body["description"] = JsonValue.Create(Pick(r, [new string('d', 1001), "nul\u0000byte"])); break;
+                case 12: return Repeated(r, body.ToJsonString());
                 default: return Malformed(r, body.ToJsonString());
             }
         }
@@ -144,8 +145,9 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     private static string BrokenRefund(Random r)
     {
         var body = new JsonObject { ["amount"] = 100, ["reason"] = "duplicate" };
-        switch (r.Next(6))
+        switch (r.Next(7))
         {
+            case 5: return Repeated(r, body.ToJsonString());
             // null is not wrong here: an absent amount refunds everything that remains.
             case 0: body["amount"] = Wrong(r, allowed: v => v is not null && (v is not JsonValue n || !n.TryGetValue<long>(out var a) || a < 1 || a > 1_000_000_000_000)); break;
             case 1: body["reason"] = JsonValue.Create(Pick(r, ["because", "", "DUPLICATE", "\u0000"])); break;
@@ -183,6 +185,16 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         3 => "{\"description\":\"" + new string('x', 70 * 1024) + "\"}",          // over 64 KiB
         _ => Encoding.Latin1.GetString(Enumerable.Range(0, 64).Select(_ => (byte)r.Next(256)).ToArray()),
     };
+
+    /// <summary>The same body with one member given twice: at the top, inside card or inside metadata (where present).</summary>
+    public static string Repeated(Random r, string json)
+    {
+        var places = new[] { ("{", "\"amount\":1,"), ("\"card\":{", "\"number\":\"4000000000000002\","), ("\"metadata\":{", "\"table\":\"8\",") }
+            .Where(p => json.Contains(p.Item1, StringComparison.Ordinal) && json.Contains(p.Item2.Split(':')[0], StringComparison.Ordinal)).ToArray();
+        var (after, member) = Pick(r, places);
+        var at = json.IndexOf(after, StringComparison.Ordinal) + after.Length;
+        return json[..at] + member + json[at..];
+    }
 
     private static T Pick<T>(Random r, T[] items) => items[r.Next(items.Length)];
 

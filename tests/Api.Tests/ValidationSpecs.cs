@@ -173,6 +173,66 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await response.Content.ReadAsStringAsync()).ShouldNotContain("4242424242424242");
     }
 
+    [Theory]
+    [InlineData("/v1/payments", """{"amount":1,"amount":2,"currency":"USD","orderId":"o","card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}""", "amount")]
+    [InlineData("/v1/payments", """{"amount":1250,"currency":"USD","orderId":"o","card":{"number":"4242424242424242","number":"4000000000000002","expMonth":12,"expYear":2030,"cvc":"123"}}""", "card.number")]
+    [InlineData("/v1/payments", """{"amount":1250,"currency":"USD","orderId":"o","metadata":{"table":"7","table":"8"},"card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}""", "metadata.table")]
+    [InlineData("/v1/payments", """{"amount":1250,"currency":"USD","orderId":"o","surprise":{"x":1,"x":2},"card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}""", "surprise.x")]
+    [InlineData("refund", """{"amount":100,"amount":200}""", "amount")]
+    [InlineData("refund", """{"metadata":{"k":"a","k":"b"}}""", "metadata.k")]
+    public async Task A_repeated_member_is_a_400_invalid_json_naming_it_and_writes_nothing(string path, string json, string member)
+    {
+        if (path == "refund") path = $"/v1/payments/{(await (await _acme.Charge()).Json()).Str("id")}/refunds";
+        var before = await Written();
+
+        var response = await _acme.PostRaw(path, json, Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "invalid_json");
+        var errors = (await response.Json()).GetProperty("errors");
+        errors.EnumerateObject().Select(e => e.Name).ShouldBe([member]);
+        (await Written()).ShouldBe(before);
+    }
+
+    [Fact]
+    public async Task An_unknown_field_is_answered_together_with_every_other_field_error()
+    {
+        var json = """{"amount":-5,"orderId":"","surprise":1,"card":{"number":"4242424242424241","expMonth":13,"expYear":2030,"cvc":"1","pin":"0000"}}""";
+
+        var response = await _acme.PostRaw("/v1/payments", json, Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+        var errors = (await response.Json()).GetProperty("errors");
+        errors.EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal).ShouldBe(
+            ["amount", "card.cvc", "card.expMonth", "card.number", "card.pin", "currency", "orderId", "surprise"]);
+        errors.GetProperty("surprise")[0].GetString().ShouldBe("Unknown field.");
+        errors.GetProperty("card.pin")[0].GetString().ShouldBe("Unknown field.");
+    }
+
+    [Fact]
+    public async Task An_unknown_field_in_a_refund_is_answered_with_the_refunds_other_errors()
+    {
+        var id = (await (await _acme.Charge()).Json()).Str("id");
+
+        var response = await _acme.PostRaw($"/v1/payments/{id}/refunds", """{"amount":0,"reason":"because","everything":true}""", Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
+        (await response.Json()).GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
+            .ShouldBe(["amount", "everything", "reason"]);
+    }
+
+    [Fact]
+    public async Task A_member_name_that_looks_like_a_card_number_is_never_echoed()
+    {
+        var response = await _acme.PostRaw("/v1/payments", """{"4242424242424242":1,"4242424242424242":2}""", Requests.NewKey());
+
+        await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "invalid_json");
+        (await response.Content.ReadAsStringAsync()).ShouldNotContain("424242424242");
+    }
+
+    private async Task<(long Events, long Keys)> Written() =>
+        (await app.Database.ScalarAsync<long>("select count(*) from events"),
+         await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys"));
+
     private static void Set(JsonObject body, string path, JsonNode? value)
     {
         var parts = path.Split('.');

@@ -64,7 +64,8 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         var header = Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
+        // Only what HTTP allows around a field value (SP, HTAB) is stripped: a key followed by VT, FF or U+00A0 is another key.
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim(' ', '\t')));
         ApiKey? match = null;
         foreach (var (digest, key) in Digests(CurrentKeys()))
             if (CryptographicOperations.FixedTimeEquals(presented, digest))

@@ -36,8 +36,9 @@ public static class RefundPayment
     {
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);
-        var (body, raw) = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreateRefundRequest, http.RequestAborted);
-        Validate(body);
+        var read = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreateRefundRequest, http.RequestAborted);
+        var (body, raw) = (read.Value, read.Raw);
+        Validate(read);
 
         var ct = CancellationToken.None;
         var scope = new IdempotencyScope(merchant, Endpoint, key);
@@ -111,13 +112,13 @@ public static class RefundPayment
     public static RefundResource Resource(Refund r, Payment p) =>
         new(r.RefundId, p.Id, r.Amount, r.Reason, r.At.UtcDateTime, p.ReceiptNumber);
 
-    private static void Validate(CreateRefundRequest r)
+    private static void Validate(ReadBody<CreateRefundRequest> body)
     {
-        var errors = new Dictionary<string, string[]>();
-        void Error(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        var r = body.Value;
+        void Error(string field, string message) => body.Error(field, message);
         if (r.Amount is { } amount && !Amount.IsValid(amount)) Error("amount", $"Must be between {Amount.Min} and {Amount.Max} minor units.");
         if (r.Reason is not null && !Reasons.Contains(r.Reason)) Error("reason", $"Must be one of: {string.Join(", ", Reasons)}.");
         Metadata.Validate(r.Metadata, Error);
-        if (errors.Count > 0) throw ApiProblem.Validation(errors);
+        body.ThrowIfInvalid();
     }
 }

@@ -55,9 +55,10 @@ public static class RequestPayment
     {
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);
-        var (body, raw) = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreatePaymentRequest, http.RequestAborted);
+        var read = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreatePaymentRequest, http.RequestAborted);
+        var (body, raw) = (read.Value, read.Raw);
         var now = clock.Now();
-        Validate(body, now);
+        Validate(read, now);
 
         var card = body.Card!;
         var paymentId = $"pay_{Guid.NewGuid():N}";
@@ -115,10 +116,10 @@ public static class RequestPayment
     public static ApiProblem KeyInUse() => new(409, "idempotency_key_in_use", "Idempotency-Key in use.",
         "A request with this Idempotency-Key is still being processed. Retry shortly.") { RetryAfterSeconds = 1 };
 
-    private static void Validate(CreatePaymentRequest r, DateTimeOffset now)
+    private static void Validate(ReadBody<CreatePaymentRequest> body, DateTimeOffset now)
     {
-        var errors = new Dictionary<string, string[]>();
-        void Error(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        var r = body.Value;
+        void Error(string field, string message) => body.Error(field, message);
 
         if (r.Amount is null) Error("amount", "Required.");
         else if (!Amount.IsValid(r.Amount.Value)) Error("amount", $"Must be between {Amount.Min} and {Amount.Max} minor units.");
@@ -147,7 +148,7 @@ public static class RequestPayment
                 Error("card.expYear", "The card has expired.");
             if (!CardRules.IsValidCvc(card.Cvc)) Error("card.cvc", "Must be 3 or 4 digits.");
         }
-        if (errors.Count > 0) throw ApiProblem.Validation(errors);
+        body.ThrowIfInvalid();
     }
 }
 
