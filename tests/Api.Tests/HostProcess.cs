@@ -91,7 +91,7 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
         await _process.WaitForExitAsync();
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

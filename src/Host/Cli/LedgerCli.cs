@@ -19,7 +19,17 @@ public static class LedgerCli
     /// <param name="output">null: standard output. For data (JSON lines, SQL), written as is.</param>
     public static async Task<int> RunAsync(string[] args, IConfiguration? configuration = null, IAnsiConsole? console = null, TextWriter? output = null)
     {
-        var cli = new CliContext(configuration ?? DefaultConfiguration(), console ?? AnsiConsole.Console, output ?? Console.Out);
+        console ??= StandardConsole();
+        try
+        {
+            configuration ??= DefaultConfiguration();
+        }
+        catch (UsageException e)
+        {
+            console.WriteLine(e.Message);
+            return ExitCodes.Usage;
+        }
+        var cli = new CliContext(configuration, console, output ?? Console.Out);
         var root = new RootCommand("Ledger: an event-sourced payment ledger. Without a command, runs the HTTP API.")
         {
             DbCommands.Create(cli),
@@ -52,15 +62,49 @@ public static class LedgerCli
         }
     }
 
+    /// <summary>
+    /// appsettings beside the executable, then environment variables. LEDGER_PG_PORT (the port `make run` gives its
+    /// PostgreSQL) moves the default connection string's port, unless ConnectionStrings__Ledger is set outright.
+    /// </summary>
     private static IConfiguration DefaultConfiguration()
     {
         var environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
-        return new ConfigurationBuilder()
+        var builder = new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
             .AddJsonFile($"appsettings.{environment}.json", optional: true)
-            .AddEnvironmentVariables()
-            .Build();
+            .AddEnvironmentVariables();
+        var configuration = builder.Build();
+        if (Environment.GetEnvironmentVariable("LEDGER_PG_PORT") is { Length: > 0 } port
+            && Environment.GetEnvironmentVariable("ConnectionStrings__Ledger") is null
+            && configuration.GetConnectionString("Ledger") is { } connectionString)
+        {
+            if (!int.TryParse(port, System.Globalization.CultureInfo.InvariantCulture, out var number) || number is < 1 or > 65535)
+                throw new UsageException($"LEDGER_PG_PORT must be a port number, not '{port}'.");
+            var moved = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Port = number }.ConnectionString;
+            builder.AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ledger"] = moved });
+            configuration = builder.Build();
+        }
+        return configuration;
+    }
+
+    /// <summary>
+    /// The terminal with colours and its width; into a file or a pipe (or with NO_COLOR set), plain text with no
+    /// escape codes, and no wrapping, so each line of output (each finding of `audit verify`) stays one line.
+    /// </summary>
+    private static IAnsiConsole StandardConsole()
+    {
+        var redirected = Console.IsOutputRedirected;
+        var plain = redirected || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Interactive = redirected ? InteractionSupport.No : InteractionSupport.Detect,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        if (redirected) console.Profile.Width = short.MaxValue;
+        return console;
     }
 }
 

@@ -80,7 +80,8 @@ public static class AuditCommands
                 return ExitCodes.Ok;
             }
             cli.Console.MarkupLineInterpolated($"[red]{report.Discrepancies.Count} discrepancies:[/]");
-            foreach (var problem in report.Discrepancies) cli.Console.WriteLine($"  - {problem}");
+            // One finding per line, never wrapped, so CI can grep it.
+            foreach (var problem in report.Discrepancies) cli.Writer.WriteLine($"discrepancy: {problem.ReplaceLineEndings(" ")}");
             return ExitCodes.Discrepancies;
         });
         return command;
