@@ -21,11 +21,11 @@ public static class Health
         app.MapGet("/health/live", (HealthCheckService health, CancellationToken ct) => Check(health, "live", ct))
             .WithTags("Operations").WithName("Live").WithSummary("The process answers")
             .WithDescription("Liveness: does not touch the database.")
-            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable);
+            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable).WithMetadata(new Ledger.Host.Http.MalformedRequests());
         app.MapGet("/health/ready", (HealthCheckService health, CancellationToken ct) => Check(health, "ready", ct))
             .WithTags("Operations").WithName("Ready").WithSummary("The database answers and its schema is current")
             .WithDescription("Readiness: 503 while the database is unreachable or its schema is behind.")
-            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable);
+            .Produces<HealthBody>().Produces<HealthBody>(StatusCodes.Status503ServiceUnavailable).WithMetadata(new Ledger.Host.Http.MalformedRequests());
     }
 
     private static async Task<IResult> Check(HealthCheckService health, string tag, CancellationToken ct)

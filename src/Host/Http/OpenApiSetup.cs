@@ -12,15 +12,18 @@ public sealed class RequiresIdempotencyKey;
 /// </summary>
 public sealed record DocumentedBody(Type Type);
 
+/// <summary>An open endpoint (health, metrics) whose only client error is a request the web server itself refuses.</summary>
+public sealed class MalformedRequests;
+
 /// <summary>A query parameter a handler parses itself (strictly, for its own 400s), for the document.</summary>
 public sealed record QueryParameter(string Name, string Description, JsonSchemaType Type = JsonSchemaType.String, string? Format = null);
 
 /// <summary>GET /openapi/v1.json and the page at /swagger.</summary>
 public static class OpenApiSetup
 {
-    public static IServiceCollection AddLedgerOpenApi(this IServiceCollection services) => services.AddOpenApi("v1", options =>
+    public static IServiceCollection AddLedgerOpenApi(this IServiceCollection services) => services.AddHttpContextAccessor().AddOpenApi("v1", options =>
     {
-        options.AddDocumentTransformer((document, _, _) =>
+        options.AddDocumentTransformer((document, context, _) =>
         {
             document.Info = new OpenApiInfo
             {
@@ -28,7 +31,9 @@ public static class OpenApiSetup
                 Version = "v1",
                 Description = "An event-sourced payment ledger. Amounts are integers in minor units. Errors are RFC 9457 problem+json with a stable `code`.",
                 Contact = new OpenApiContact { Name = "Ledger maintainers", Url = new Uri("https://github.com/ledger/ledger") },
+                License = new OpenApiLicense { Name = "MIT", Identifier = "MIT" },
             };
+            document.Tags = new HashSet<OpenApiTag>(Tags.Select(t => new OpenApiTag { Name = t.Name, Description = t.Description }));
             document.Components ??= new OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
             document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
@@ -36,9 +41,13 @@ public static class OpenApiSetup
                 Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key: `Authorization: Bearer sk_test_acme`.",
             };
             document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
-            document.Servers = [new OpenApiServer { Url = "http://127.0.0.1:5080", Description = "make run" }];
+            // The server is the one the document was fetched from, so "Try it out" and generated clients call the
+            // instance they loaded it from (behind a proxy: the Host header the proxy forwards).
+            var request = context.ApplicationServices.GetRequiredService<IHttpContextAccessor>().HttpContext?.Request;
+            document.Servers = request is null ? [] : [new OpenApiServer { Url = $"{request.Scheme}://{request.Host}{request.PathBase}", Description = "this instance" }];
             return Task.CompletedTask;
         });
+        options.AddSchemaTransformer(OpenApiSchemas.Describe);
         options.AddOperationTransformer(async (operation, context, ct) =>
         {
             var metadata = context.Description.ActionDescriptor.EndpointMetadata;
@@ -77,13 +86,33 @@ public static class OpenApiSetup
                     Schema = new OpenApiSchema { Type = q.Type, Format = q.Format },
                 });
             foreach (var (status, response) in operation.Responses ?? [])
-                if (status is "429" or "503" && response is OpenApiResponse r)
-                {
-                    r.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            {
+                if (response is not OpenApiResponse r) continue;
+                r.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                r.Headers[CorrelationId.Header] = Header("The request's correlation id: yours if you sent a valid one, else one the host made. In every log line and event of the request.");
+                if (status is "429" or "503" or "409")
                     r.Headers["Retry-After"] = Header("Seconds to wait before retrying.", JsonSchemaType.Integer);
-                }
+                if (status == "401")
+                    r.Headers["WWW-Authenticate"] = Header("`Bearer`: send an API key as `Authorization: Bearer <key>`.");
+                if (status == "201")
+                    r.Headers["Location"] = Header("The created resource's path.");
+                if (r.Content is { } content && content.TryGetValue("text/html", out var html))
+                    html.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A self-contained, printable HTML page." };
+            }
+            if (metadata.OfType<MalformedRequests>().Any() && operation.Responses is { } all && !all.ContainsKey("400"))
+                all["400"] = new OpenApiResponse { Description = "A malformed request line or headers, answered by the web server before Ledger runs (no body)." };
         });
     });
+
+    private static readonly (string Name, string Description)[] Tags =
+    [
+        ("Payments", "Charge a card, read payments and list them. Every write takes an Idempotency-Key."),
+        ("Refunds", "Refund a payment in part or in full, and list its refunds."),
+        ("Receipts", "A succeeded payment's receipt, as JSON or as a printable HTML page."),
+        ("Reporting", "Business metrics per currency and day, and the double-entry books."),
+        ("Auditing", "A payment's events, its state as of any version or moment, and the global event log."),
+        ("Operations", "Liveness, readiness and the Prometheus scrape endpoint."),
+    ];
 
     private static OpenApiHeader Header(string description, JsonSchemaType type = JsonSchemaType.String) =>
         new() { Description = description, Schema = new OpenApiSchema { Type = type } };

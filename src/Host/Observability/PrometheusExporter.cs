@@ -153,5 +153,5 @@ public sealed class PrometheusExporter : IDisposable
         app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"))
             .WithTags("Operations").WithName("PrometheusMetrics").WithSummary("Prometheus text exposition")
             .WithDescription("Business counters of this process and HTTP request durations by method, route and status.")
-            .Produces<string>(StatusCodes.Status200OK, "text/plain");
+            .Produces<string>(StatusCodes.Status200OK, "text/plain").WithMetadata(new Http.MalformedRequests());
 }
