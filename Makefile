@@ -42,8 +42,8 @@ lint-openapi: deps
 # endpoints with the HTTP specs that cover them. Slow (minutes), so not part of `make test`; docs/testing.md has the scores.
 mutate: deps
 	dotnet tool restore
-	cd tests/Domain.Tests && dotnet tool run dotnet-stryker -- --output $(CURDIR)/.data/mutation/domain
-	cd tests/Api.Tests && dotnet tool run dotnet-stryker -- --output $(CURDIR)/.data/mutation/host
+	cd tests/Domain.Tests && dotnet tool run dotnet-stryker -- --test-runner mtp --output $(CURDIR)/.data/mutation/domain
+	cd tests/Api.Tests && dotnet tool run dotnet-stryker -- --test-runner mtp --output $(CURDIR)/.data/mutation/host
 
 bench: deps
 	bench/run.sh

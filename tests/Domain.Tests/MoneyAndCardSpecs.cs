@@ -43,6 +43,14 @@ public sealed class MoneyAndCardSpecs
     [InlineData("42424242424242424242", false)] // too long
     [InlineData("4242 4242 4242 4242", false)]
     [InlineData("", false)]
+    [InlineData("400000000002", true)]          // 12 digits, the shortest
+    [InlineData("4000000000000000006", true)]   // 19 digits, the longest
+    [InlineData("40000000006", false)]          // 11 digits, though Luhn passes
+    [InlineData("40000000000000000002", false)] // 20 digits, though Luhn passes
+    [InlineData("42424242424242x2", false)]     // one character that is not a digit
+    [InlineData("4000000000000003:", false)]    // ':' counts as 10 in the Luhn sum, which passes: it is still not a digit
+    [InlineData("5555555555554444", true)]      // doubled digits over 9 (5 -> 10 -> 1)
+    [InlineData("5555555555554445", false)]
     public void Card_numbers_are_12_to_19_digits_passing_Luhn(string number, bool valid) =>
         CardRules.IsValidNumber(number).ShouldBe(valid);
 
@@ -56,6 +64,27 @@ public sealed class MoneyAndCardSpecs
     [InlineData("36227206271667", "diners")]
     [InlineData("6200000000000005", "unionpay")]
     [InlineData("9999999999999995", "unknown")]
+    // The edges of each range, and one step outside.
+    [InlineData("5100000000000000", "mastercard")]
+    [InlineData("5500000000000000", "mastercard")]
+    [InlineData("5000000000000000", "unknown")]
+    [InlineData("5600000000000000", "unknown")]
+    [InlineData("2221000000000000", "mastercard")]
+    [InlineData("2720000000000000", "mastercard")]
+    [InlineData("2220000000000000", "unknown")]
+    [InlineData("2721000000000000", "unknown")]
+    [InlineData("6440000000000000", "discover")]
+    [InlineData("6490000000000000", "discover")]
+    [InlineData("6430000000000000", "unknown")]
+    [InlineData("6500000000000000", "discover")]  // 65 is discover on its own
+    [InlineData("3528000000000000", "jcb")]
+    [InlineData("3589000000000000", "jcb")]
+    [InlineData("3527000000000000", "unknown")]
+    [InlineData("3590000000000000", "unknown")]
+    [InlineData("30000000000000", "diners")]
+    [InlineData("30500000000000", "diners")]
+    [InlineData("30600000000000", "unknown")]
+    [InlineData("29900000000000", "unknown")]
     public void The_brand_comes_from_the_number(string number, string brand) =>
         CardRules.BrandOf(number).ShouldBe(brand);
 
@@ -76,4 +105,19 @@ public sealed class MoneyAndCardSpecs
     [InlineData("12a", false)]
     [InlineData("12345", false)]
     public void A_cvc_is_three_or_four_digits(string cvc, bool valid) => CardRules.IsValidCvc(cvc).ShouldBe(valid);
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    [InlineData(12, true)]
+    [InlineData(13, false)]
+    [InlineData(-1, false)]
+    public void An_expiry_month_is_1_to_12(int month, bool valid) => CardRules.IsValidExpiryMonth(month).ShouldBe(valid);
+
+    [Fact]
+    public void An_unsupported_currency_is_refused_by_name()
+    {
+        var refused = Should.Throw<ArgumentException>(() => Currency.Of("XXX"));
+        refused.Message.ShouldContain("Unsupported currency 'XXX'");
+    }
 }

@@ -70,6 +70,10 @@ public sealed class PaymentDeciderSpecs
         Spec.Given(Requested, Charged, Refunded("re_1", 1000)).When(Refund("re_2", 250)).Then(Refunded("re_2", 250));
 
     [Fact]
+    public void A_partial_refund_refunds_exactly_its_amount() =>
+        Spec.Given(Requested, Charged).When(Refund("re_1", 100)).Then(Refunded("re_1", 100));
+
+    [Fact]
     public void A_refund_beyond_what_remains_is_rejected() =>
         Spec.Given(Requested, Charged, Refunded("re_1", 1000)).When(Refund("re_2", 251)).ThenRejected("refund_exceeds_remaining");
 
@@ -102,6 +106,37 @@ public sealed class PaymentDeciderSpecs
         var failed = Payment.Fold([Requested, Failed])!;
         (failed.Status, failed.FailureCode, failed.AmountRefundable).ShouldBe((PaymentStatus.Failed, "card_declined", 0L));
     }
+
+    [Fact]
+    public void Every_event_moves_the_version_by_one()
+    {
+        Payment.Fold([Requested, Requested])!.Version.ShouldBe(2); // a repeated request (never decided, but a fact if stored) still counts
+        Payment.Fold([Requested])!.Version.ShouldBe(1);
+        Payment.Fold([Requested, Charged])!.Version.ShouldBe(2);
+        Payment.Fold([Requested, Failed])!.Version.ShouldBe(2);
+        Payment.Fold([Requested, Charged, Refunded("re_1", 250), Refunded("re_2", 250)])!.Version.ShouldBe(4);
+    }
+
+    [Theory]
+    [InlineData(PaymentStatus.Pending, "pending")]
+    [InlineData(PaymentStatus.Succeeded, "succeeded")]
+    [InlineData(PaymentStatus.Failed, "failed")]
+    [InlineData(PaymentStatus.PartiallyRefunded, "partially_refunded")]
+    [InlineData(PaymentStatus.Refunded, "refunded")]
+    public void Statuses_have_the_names_the_api_uses(PaymentStatus status, string name) => status.Name().ShouldBe(name);
+
+    [Fact]
+    public void Rejections_say_why_in_words_a_merchant_can_act_on()
+    {
+        Reason(Refund("re_1", 100), Requested, Failed).ShouldBe("A payment that is failed cannot be refunded.");
+        Reason(Refund("re_2", 251), Requested, Charged, Refunded("re_1", 1000)).ShouldBe("The refund of 251 exceeds the 250 that remains refundable.");
+        Reason(new RecordFailure("card_declined", "declined", T0), Requested, Charged)
+            .ShouldBe("The payment is already succeeded and cannot take another outcome.");
+        Reason(Refund("re_1", 1)).ShouldBe("No such payment.");
+    }
+
+    private static string Reason(PaymentCommand command, params PaymentEvent[] history) =>
+        Should.Throw<PaymentRejected>(() => PaymentDecider.Decide(command, Payment.Fold(history))).Message;
 
     [Fact]
     public void Evolving_never_throws_on_an_event_without_a_request() =>
