@@ -32,6 +32,7 @@ stop:
 
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
 test: deps
+	@scripts/browser.sh ensure
 	dotnet test Ledger.sln -nologo
 
 # The OpenAPI document against .spectral.yaml (npx fetches Spectral from the npm registry).

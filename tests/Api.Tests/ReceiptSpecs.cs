@@ -45,9 +45,65 @@ public sealed class ReceiptSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         response.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
         var html = await response.Content.ReadAsStringAsync();
         html.ShouldContain(payment.Str("receiptNumber"));
-        html.ShouldContain("1.250 KWD");
+        html.ShouldContain("KWD 1.250");
         html.ShouldContain("&lt;script&gt;");
         html.ShouldNotContain("<script>");
+    }
+
+    [Fact]
+    public async Task The_page_is_a_receipt_a_merchant_hands_out_name_amounts_status_refunds_description_and_card()
+    {
+        var payment = await (await _acme.Charge(Requests.Charge(amount: 123456, currency: "USD", orderId: "order-77"))).Json();
+        var id = payment.Str("id");
+        await _acme.PostJson($"/v1/payments/{id}/refunds", new JsonObject { ["amount"] = 2500 }, Requests.NewKey());
+        await _acme.PostJson($"/v1/payments/{id}/refunds", new JsonObject { ["amount"] = 1000 }, Requests.NewKey());
+
+        var html = await ReceiptHtml(id);
+
+        html.ShouldContain("Acme Coffee Roasters");              // the merchant's display name, not its id
+        html.ShouldContain("Partly refunded");                   // the status in words
+        html.ShouldContain("$1,234.56");                         // the amount as people write it
+        html.ShouldContain("&minus;$25.00");
+        html.ShouldContain("&minus;$10.00");
+        html.ShouldContain("$1,199.56");                         // net
+        html.ShouldContain("2 coffees");                         // the description
+        html.ShouldContain("order-77");
+        html.ShouldContain("Visa ending in 4242");
+        System.Text.RegularExpressions.Regex.Matches(html, "<td>Refund</td>").Count.ShouldBe(2);
+        html.ShouldNotContain("http://");                        // self-contained: nothing to fetch
+        html.ShouldNotContain("https://");
+        html.ShouldContain("@page");
+    }
+
+    [Theory]
+    [InlineData("JPY", 5000, "¥5,000", "Paid")]
+    [InlineData("KWD", 12345, "KWD 12.345", "Paid")]
+    public async Task Amounts_follow_the_currency_symbol_and_decimals(string currency, long amount, string shown, string status)
+    {
+        var payment = await (await _acme.Charge(Requests.Charge(amount: amount, currency: currency))).Json();
+
+        var html = await ReceiptHtml(payment.Str("id"));
+
+        html.ShouldContain(System.Net.WebUtility.HtmlEncode(shown));
+        html.ShouldContain(status);
+    }
+
+    [Fact]
+    public async Task A_fully_refunded_payment_says_so()
+    {
+        var id = (await (await _acme.Charge(Requests.Charge(amount: 900))).Json()).Str("id");
+        await _acme.PostJson($"/v1/payments/{id}/refunds", new JsonObject(), Requests.NewKey());
+
+        (await ReceiptHtml(id)).ShouldContain(">Refunded</span>");
+    }
+
+    private async Task<string> ReceiptHtml(string id)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/payments/{id}/receipt");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/html"));
+        var response = await _acme.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        return await response.Content.ReadAsStringAsync();
     }
 
     [Fact]

@@ -21,6 +21,19 @@ public sealed class MoneyAndCardSpecs
     }
 
     [Theory]
+    [InlineData("USD", 123456, "$1,234.56")]
+    [InlineData("USD", 5, "$0.05")]
+    [InlineData("USD", 100000000000, "$1,000,000,000.00")]
+    [InlineData("JPY", 5000, "¥5,000")]
+    [InlineData("JPY", 999, "¥999")]
+    [InlineData("KWD", 12345, "KWD 12.345")]
+    [InlineData("KWD", 1234567, "KWD 1,234.567")]
+    [InlineData("EUR", -7, "-€0.07")]
+    [InlineData("CHF", 100000, "CHF 1,000.00")]
+    public void Receipts_show_amounts_with_the_currencys_symbol_grouping_and_decimals(string code, long minor, string text) =>
+        Currency.Of(code).Display(minor).ShouldBe(text);
+
+    [Theory]
     [InlineData("usd")]
     [InlineData("XXX")]
     [InlineData("")]

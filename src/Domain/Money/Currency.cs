@@ -43,6 +43,35 @@ public sealed record Currency(string Code, int Exponent)
         return $"{sign}{major}.{minor.ToString(new string('0', Exponent), System.Globalization.CultureInfo.InvariantCulture)}";
     }
 
+    // Symbols a customer reads without doubt. Others show the ISO code ("KWD 12.345"): "$" alone would be ambiguous
+    // between dollars, "kr" between crowns.
+    private static readonly Dictionary<string, string> Symbols = new(StringComparer.Ordinal)
+    {
+        ["USD"] = "$", ["EUR"] = "€", ["GBP"] = "£", ["JPY"] = "¥", ["INR"] = "₹", ["KRW"] = "₩", ["ILS"] = "₪", ["VND"] = "₫",
+    };
+
+    /// <summary>
+    /// Minor units as a customer reads them on a receipt: symbol or code, thousands grouped, the currency's own
+    /// number of decimals ("$1,234.56", "¥5,000", "KWD 12.345", "-€0.07"). Integer arithmetic only.
+    /// </summary>
+    public string Display(long minorUnits)
+    {
+        var plain = Format(minorUnits);
+        var negative = plain.StartsWith('-');
+        var digits = negative ? plain[1..] : plain;
+        var point = digits.IndexOf('.');
+        var whole = point < 0 ? digits : digits[..point];
+        var grouped = new System.Text.StringBuilder();
+        for (var i = 0; i < whole.Length; i++)
+        {
+            if (i > 0 && (whole.Length - i) % 3 == 0) grouped.Append(',');
+            grouped.Append(whole[i]);
+        }
+        var number = point < 0 ? grouped.ToString() : grouped + digits[point..];
+        var amount = Symbols.TryGetValue(Code, out var symbol) ? symbol + number : $"{Code} {number}";
+        return negative ? "-" + amount : amount;
+    }
+
     private static long Pow10(int n)
     {
         long r = 1;

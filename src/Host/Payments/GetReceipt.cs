@@ -1,6 +1,3 @@
-using System.Net;
-using System.Text;
-using Ledger.Domain.Money;
 using Ledger.Host.Http;
 using Npgsql;
 
@@ -21,7 +18,7 @@ public static class GetReceipt
             .WithDescription("One line per charge and refund. 404 for a payment that never succeeded.")
             .Produces<ReceiptResource>(StatusCodes.Status200OK, "application/json", "text/html").Problems(404);
 
-    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db, IConfiguration configuration)
     {
         var receipt = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
             ?? throw new ApiProblem(404, "payment_not_found", "Receipt not found.", "No succeeded payment with that id exists for this account.");
@@ -29,7 +26,8 @@ public static class GetReceipt
             .OrderByDescending(a => a.Quality ?? 1)
             .FirstOrDefault(a => a.MediaType == "text/html" || a.MediaType == "application/json")?.MediaType == "text/html";
         return wantsHtml
-            ? Results.Text(Html(receipt), "text/html; charset=utf-8")
+            ? Results.Text(await ReceiptPage.RenderAsync(db, receipt, ReceiptPage.DisplayName(configuration, receipt.MerchantId), http.RequestAborted),
+                "text/html; charset=utf-8")
             : Results.Text(System.Text.Json.JsonSerializer.Serialize(receipt, ApiJson.Default.ReceiptResource), "application/json");
     }
 
@@ -54,43 +52,5 @@ public static class GetReceipt
         var items = new List<ReceiptLine>();
         while (await reader.ReadAsync(ct)) items.Add(new ReceiptLine(reader.GetString(0), reader.GetInt64(1), reader.GetDateTime(2), reader.GetString(3)));
         return new ReceiptResource(number, merchant, id, orderId, issuedAt, new ReceiptCard(brand, last4), currency, items, charged, refunded, charged - refunded);
-    }
-
-    private static string Html(ReceiptResource r)
-    {
-        var currency = Currency.Of(r.Currency);
-        string Money(long minor) => $"{WebUtility.HtmlEncode(currency.Format(minor))} {r.Currency}";
-        string E(string s) => WebUtility.HtmlEncode(s);
-        var rows = new StringBuilder();
-        foreach (var line in r.Lines)
-            rows.Append($"<tr><td>{(line.Kind == "charge" ? "Charge" : "Refund")}</td><td>{line.At:yyyy-MM-dd HH:mm} UTC</td>" +
-                        $"<td class=\"ref\">{E(line.Reference)}</td><td class=\"num\">{(line.Kind == "refund" ? "&minus;" : "")}{Money(line.Amount)}</td></tr>");
-        return $$"""
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><title>Receipt {{E(r.ReceiptNumber)}}</title>
-            <style>
-              body { font: 14px/1.5 system-ui, sans-serif; max-width: 40em; margin: 2em auto; color: #111; }
-              h1 { font-size: 1.4em; margin-bottom: 0; } .muted { color: #555; }
-              table { width: 100%; border-collapse: collapse; margin: 1.5em 0; }
-              td, th { padding: .4em; border-bottom: 1px solid #ddd; text-align: left; }
-              .num { text-align: right; white-space: nowrap; } .ref { font-family: monospace; font-size: .85em; }
-              tfoot td { font-weight: 600; border-bottom: none; }
-              @media print { body { margin: 0; } }
-            </style></head>
-            <body>
-              <h1>Receipt {{E(r.ReceiptNumber)}}</h1>
-              <p class="muted">Merchant {{E(r.MerchantId)}} &middot; Order {{E(r.OrderId)}} &middot; Issued {{r.IssuedAt:yyyy-MM-dd HH:mm}} UTC</p>
-              <p>Paid with {{E(r.Card.Brand)}} ending in {{E(r.Card.Last4)}} &middot; Payment <span class="ref">{{E(r.PaymentId)}}</span></p>
-              <table>
-                <thead><tr><th>Item</th><th>Date</th><th>Reference</th><th class="num">Amount</th></tr></thead>
-                <tbody>{{rows}}</tbody>
-                <tfoot>
-                  <tr><td colspan="3">Total charged</td><td class="num">{{Money(r.TotalCharged)}}</td></tr>
-                  <tr><td colspan="3">Total refunded</td><td class="num">{{Money(r.TotalRefunded)}}</td></tr>
-                  <tr><td colspan="3">Net</td><td class="num">{{Money(r.Net)}}</td></tr>
-                </tfoot>
-              </table>
-            </body></html>
-            """;
     }
 }
