@@ -6,7 +6,7 @@ namespace Ledger.Bench;
 
 /// <summary>
 /// ======== The rebuild scenario ========
-/// `projections rebuild` (CONTRACT.md, "Command line") over 1,000,000 events, target >= 50,000 events/s.
+/// `projections rebuild` (docs/operations.md, "Rebuilding projections") over 1,000,000 events, target >= 50,000 events/s.
 /// Runs only if `Ledger.Host projections --help` lists a `rebuild` command (it did not before issue 6's rebuild work;
 /// that help exited 0 printing the root help, so the check reads the text rather than the exit code). It tops the
 /// event log up to the target with bench/Ledger.Seed (the store's bulk import: requested, charged and refunded

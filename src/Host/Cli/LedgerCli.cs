@@ -135,7 +135,7 @@ public static class ExitCodes
     public const int Ok = 0;
     public const int Discrepancies = 1;
     public const int Usage = 2;
-    /// <summary>The database could not be reached, or another rebuild holds the lock. Not in CONTRACT.md's list: see docs/operations.md.</summary>
+    /// <summary>The database could not be reached, or another rebuild holds the lock. An extension of the specified 0/1/2: see docs/operations.md.</summary>
     public const int CouldNotRun = 3;
 }
 

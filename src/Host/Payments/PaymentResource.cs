@@ -5,7 +5,7 @@ using Npgsql;
 
 namespace Ledger.Host.Payments;
 
-/// <summary>A payment as the API shows it (CONTRACT.md, "The payment").</summary>
+/// <summary>A payment as the API shows it (docs/api.md, "Payments").</summary>
 public sealed record PaymentResource(
     string Id,
     string MerchantId,
