@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ledger.Host.Cli;
 using Shouldly;
 using Xunit;
@@ -55,18 +54,13 @@ public sealed class CliOutputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
 
     private static async Task<(int Exit, string Stdout)> RunProcess(Dictionary<string, string?> environment, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment.Remove("ConnectionStrings__Ledger");
-        psi.Environment.Remove("NO_COLOR");
-        psi.Environment["TERM"] = "xterm-256color"; // a terminal type that would get colours, were stdout a terminal
-        foreach (var (k, v) in environment) if (v is not null) psi.Environment[k] = v;
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(deadline.Token);
-        return (process.ExitCode, (await stdout) + (await stderr));
+        var variables = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Ledger"] = null, ["NO_COLOR"] = null,
+            ["TERM"] = "xterm-256color", // a terminal type that would get colours, were stdout a terminal
+        };
+        foreach (var (k, v) in environment) variables[k] = v;
+        var run = await ChildProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"), .. args], variables, TimeSpan.FromSeconds(60));
+        return (run.Exit, run.Output);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Routing;
@@ -151,19 +150,11 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var served = await app.Client(null).SendAsync(request);
         served.StatusCode.ShouldBe(HttpStatusCode.OK);
         await File.WriteAllTextAsync(file, await served.Content.ReadAsStringAsync());
-        var psi = new ProcessStartInfo("npx") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
-        psi.Environment["NO_COLOR"] = "1";
-        psi.Environment["REDOCLY_TELEMETRY"] = "off";
-        psi.Environment["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true";
-        foreach (var a in new[] { "--yes", package }.Concat(args.Select(a => a.Replace("{file}", file, StringComparison.Ordinal))))
-            psi.ArgumentList.Add(a);
-        using var lint = Process.Start(psi)!;
-        var output = lint.StandardOutput.ReadToEndAsync();
-        var errors = lint.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await lint.WaitForExitAsync(deadline.Token);
+        var run = await ChildProcess.RunAsync("npx", ["--yes", package, .. args.Select(a => a.Replace("{file}", file, StringComparison.Ordinal))],
+            new Dictionary<string, string?> { ["NO_COLOR"] = "1", ["REDOCLY_TELEMETRY"] = "off", ["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true" },
+            TimeSpan.FromMinutes(5), Path.GetTempPath());
         File.Delete(file);
-        return (lint.ExitCode, $"{await output}\n{await errors}");
+        return (run.Exit, run.Output);
     }
 
     private static string RepositoryRoot()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
@@ -58,14 +57,8 @@ public sealed class ReceiptBrowserSpecs(LedgerApp app) : IClassFixture<LedgerApp
 
     private static async Task<string> Run(string program, string[] args)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await process.WaitForExitAsync(deadline.Token);
-        process.ExitCode.ShouldBe(0, $"{program}: {await stderr}");
-        return await stdout;
+        var run = await ChildProcess.RunAsync(program, args);
+        run.Exit.ShouldBe(0, $"{program}: {run.Stderr}");
+        return run.Stdout;
     }
 }
