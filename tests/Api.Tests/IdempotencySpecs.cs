@@ -46,6 +46,71 @@ public sealed class IdempotencySpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
+    public async Task The_key_header_sent_twice_is_400()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/payments") { Content = JsonContent(Requests.Charge()) };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", [Requests.NewKey(), Requests.NewKey()]).ShouldBeTrue();
+
+        await ShouldBeProblem(await _acme.SendAsync(request), HttpStatusCode.BadRequest, "idempotency_key_invalid");
+    }
+
+    [Theory]
+    [InlineData("k")]                               // the shortest
+    [InlineData("a b")]                             // a space inside is printable
+    [InlineData("~tilde~")]                         // the last printable character
+    [InlineData("!#$%&'()*+,-./:;<=>?@[]^_`{|}")]   // every other kind of printable ASCII
+    public async Task Any_printable_ASCII_key_from_1_to_255_characters_is_accepted(string stem)
+    {
+        var key = stem.Length == 1 ? stem : $"{stem}{Guid.NewGuid():N}"; // one letter alone: this class's database is its own
+
+        var response = await _acme.PostJson("/v1/payments", Requests.Charge(), key);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys where key = $1", key)).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_quoted_key_may_escape_a_quote_and_a_backslash_and_is_the_same_as_the_bare_key()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var first = await _acme.PostJson("/v1/payments", Requests.Charge(), $"\"k\\\"q\\\\b-{id}\""); // "k\"q\\b-..." on the wire
+
+        first.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var bare = await _acme.PostJson("/v1/payments", Requests.Charge(), $"k\"q\\b-{id}");
+        bare.Headers.GetValues("Idempotent-Replayed").Single().ShouldBe("true");
+        (await bare.Content.ReadAsStringAsync()).ShouldBe(await first.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("\"ends-in-an-escape\\\"")] // the closing quote is escaped: the string never ends
+    [InlineData("\"\"")]                     // a quoted empty key
+    [InlineData("\"")]                       // a lone quote
+    public async Task A_broken_quoted_key_is_400(string key)
+    {
+        var response = await _acme.PostJson("/v1/payments", Requests.Charge(), key);
+
+        await ShouldBeProblem(response, HttpStatusCode.BadRequest, "idempotency_key_invalid");
+    }
+
+    [Fact]
+    public async Task A_replay_answers_with_the_same_Location_and_media_type_as_the_first_answer()
+    {
+        var key = Requests.NewKey();
+        var first = await _acme.PostJson("/v1/payments", Requests.Charge(), key);
+
+        var replay = await _acme.PostJson("/v1/payments", Requests.Charge(), key);
+
+        replay.Headers.Location.ShouldNotBeNull();
+        replay.Headers.Location.ShouldBe(first.Headers.Location);
+        replay.Content.Headers.ContentType!.MediaType.ShouldBe("application/json");
+        var reused = await _acme.PostJson("/v1/payments", Requests.Charge(amount: 1), key);
+        reused.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+    }
+
+    private static StringContent JsonContent(System.Text.Json.Nodes.JsonNode body) =>
+        new(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+
+    [Fact]
     public async Task The_quoted_form_of_a_key_is_the_same_key()
     {
         var key = Requests.NewKey();

@@ -34,6 +34,48 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await app.Database.ScalarAsync<string>("select type from events where stream_id = $1 and version = 3", id)).ShouldBe("payment_refunded");
     }
 
+    [Theory]
+    [InlineData("duplicate")]
+    [InlineData("fraudulent")]
+    [InlineData("requested_by_customer")]
+    public async Task Each_documented_reason_is_accepted_and_kept(string reason)
+    {
+        var id = await Charged(500);
+
+        var response = await Refund(id, new JsonObject { ["amount"] = 100, ["reason"] = reason });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await response.Json()).GetProperty("refund").Str("reason").ShouldBe(reason);
+        (await app.Database.ScalarAsync<string>("select data->>'reason' from events where stream_id = $1 and version = 3", id)).ShouldBe(reason);
+    }
+
+    [Fact]
+    public async Task The_refund_event_keeps_its_reason_metadata_and_who_asked_and_why()
+    {
+        var id = await Charged(800);
+        var key = Requests.NewKey();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/payments/{id}/refunds")
+        {
+            Content = new StringContent("""{"amount":300,"metadata":{"ticket":"T-9"}}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", key);
+        request.Headers.Add("X-Correlation-Id", "corr-refund-1");
+
+        (await _acme.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        var bare = await Refund(id, new JsonObject { ["amount"] = 100 });
+        bare.StatusCode.ShouldBe(HttpStatusCode.Created);
+
+        var stored = await app.Database.ScalarAsync<string>(
+            "select json_build_object('data', data, 'metadata', metadata)::text from events where stream_id = $1 and version = 3", id);
+        var e = System.Text.Json.JsonDocument.Parse(stored).RootElement;
+        e.GetProperty("data").Str("reason").ShouldBe("requested_by_customer"); // the default
+        e.GetProperty("data").GetProperty("metadata").GetProperty("ticket").GetString().ShouldBe("T-9");
+        var metadata = e.GetProperty("metadata");
+        (metadata.Str("correlationId"), metadata.Str("idempotencyKey"), metadata.Str("actor")).ShouldBe(("corr-refund-1", key, "merchant:acme"));
+        metadata.Str("causationId").ShouldStartWith("request:");
+        (await app.Database.ScalarAsync<string>("select (data->'metadata')::text from events where stream_id = $1 and version = 4", id)).ShouldBe("{}");
+    }
+
     [Fact]
     public async Task Partial_refunds_add_up_to_the_charge_and_then_the_payment_is_refunded()
     {

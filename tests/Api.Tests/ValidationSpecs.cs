@@ -213,11 +213,14 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var id = (await (await _acme.Charge()).Json()).Str("id");
 
-        var response = await _acme.PostRaw($"/v1/payments/{id}/refunds", """{"amount":0,"reason":"because","everything":true}""", Requests.NewKey());
+        var response = await _acme.PostRaw($"/v1/payments/{id}/refunds",
+            """{"amount":0,"reason":"because","everything":true,"metadata":{"k":"nul\u0000here"}}""", Requests.NewKey());
 
         await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.BadRequest, "validation_failed");
-        (await response.Json()).GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
-            .ShouldBe(["amount", "everything", "reason"]);
+        var errors = (await response.Json()).GetProperty("errors");
+        errors.EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal).ShouldBe(["amount", "everything", "metadata.k", "reason"]);
+        errors.GetProperty("amount")[0].GetString().ShouldBe("Must be between 1 and 1000000000000 minor units.");
+        errors.GetProperty("reason")[0].GetString().ShouldBe("Must be one of: duplicate, fraudulent, requested_by_customer.");
     }
 
     [Fact]
