@@ -35,7 +35,7 @@ test: deps
 	@scripts/browser.sh ensure
 	dotnet test Ledger.sln -nologo
 
-# The OpenAPI document against .spectral.yaml (npx fetches Spectral from the npm registry).
+# The OpenAPI document: Spectral with .spectral.yaml and Redocly's recommended rules (npx fetches both from the npm registry).
 lint-openapi: deps
 	dotnet test tests/Api.Tests -nologo --filter "FullyQualifiedName~OpenApiSpecs"
 
