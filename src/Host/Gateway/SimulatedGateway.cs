@@ -77,7 +77,7 @@ public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<Simu
             return new GatewayOutcome.Declined(DeclineCodes.ProcessingError, DeclineCodes.MessageFor(DeclineCodes.ProcessingError), Transient: true);
 
         var declined = DeclinesByCard.GetValueOrDefault(charge.CardNumber);
-        var outcome = await BookAsync(Book, ct, charge.GatewayKey, charge.MerchantId, charge.Amount, charge.Currency,
+        var outcome = await BookAsync(ct, charge.GatewayKey, charge.MerchantId, charge.Amount, charge.Currency,
             declined is null ? "approved" : "declined", declined, declined is null ? $"ch_{Guid.NewGuid():N}" : null);
         if (options.Value.LatencyMs > 0) await Task.Delay(options.Value.LatencyMs, ct);
         return outcome;
@@ -85,7 +85,7 @@ public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<Simu
 
     /// <summary>A key this gateway never saw is fenced: booked as abandoned, so a late charge with it books nothing.</summary>
     public Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct) =>
-        BookAsync(Book, ct, gatewayKey, null, null, null, "abandoned", DeclineCodes.ProcessingError, null);
+        BookAsync(ct, gatewayKey, null, null, null, "abandoned", DeclineCodes.ProcessingError, null);
 
     private async Task<bool> RefusedAsFlaky(GatewayCharge charge, CancellationToken ct)
     {
@@ -93,13 +93,13 @@ public sealed class SimulatedGateway(SimulatedGateway.Books books, IOptions<Simu
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
-    private async Task<GatewayOutcome> BookAsync(string sql, CancellationToken ct, params object?[] values)
+    private async Task<GatewayOutcome> BookAsync(CancellationToken ct, params object?[] values)
     {
         // A racing request with the same key waits on the key record, then finds the first booking committed after
         // its statement's snapshot was taken: it reads nothing. A new statement sees it.
         for (var attempt = 1; ; attempt++)
         {
-            await using var cmd = Command(sql, values);
+            await using var cmd = Command(Book, values);
             if (await ReadOutcome(cmd, ct) is { } outcome) return outcome;
             if (attempt == 3) throw new InvalidOperationException($"The simulator found no booking for a key it had seen ({values[0]}).");
         }

@@ -12,6 +12,9 @@ public sealed class RequiresIdempotencyKey;
 /// </summary>
 public sealed record DocumentedBody(Type Type);
 
+/// <summary>An endpoint whose 201 carries a Location header (a charge; a refund's answer holds its payment instead).</summary>
+public sealed class AnswersWithLocation;
+
 /// <summary>An open endpoint (health, metrics) whose only client error is a request the web server itself refuses.</summary>
 public sealed class MalformedRequests;
 
@@ -90,12 +93,12 @@ public static class OpenApiSetup
                 if (response is not OpenApiResponse r) continue;
                 r.Headers ??= new Dictionary<string, IOpenApiHeader>();
                 r.Headers[CorrelationId.Header] = Header("The request's correlation id: yours if you sent a valid one, else one the host made. In every log line and event of the request.");
-                if (status is "429" or "503" or "409")
+                if (status is "429" or "503") // a 409's Retry-After is documented with the idempotency headers above
                     r.Headers["Retry-After"] = Header("Seconds to wait before retrying.", JsonSchemaType.Integer);
                 if (status == "401")
                     r.Headers["WWW-Authenticate"] = Header("`Bearer`: send an API key as `Authorization: Bearer <key>`.");
-                if (status == "201")
-                    r.Headers["Location"] = Header("The created resource's path.");
+                if (status == "201" && metadata.OfType<AnswersWithLocation>().Any())
+                    r.Headers["Location"] = Header("The created payment's path.");
                 if (r.Content is { } content && content.TryGetValue("text/html", out var html))
                     html.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A self-contained, printable HTML page." };
             }

@@ -41,7 +41,7 @@ public static class RequestPayment
             .WithTags("Payments").WithName("CreatePayment").WithSummary("Charge a card")
             .WithDescription("A decline is not an HTTP error: it is a 201 with status `failed` and a `failureCode`.")
             .WithMetadata(new DocumentedBody(typeof(CreatePaymentRequest))).Produces<PaymentResource>(StatusCodes.Status201Created)
-            .Problems(400, 403, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
+            .Problems(400, 403, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey(), new AnswersWithLocation());
 
     private static async Task<IResult> Handle(
         HttpContext http,
