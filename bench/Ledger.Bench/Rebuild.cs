@@ -94,7 +94,7 @@ public sealed partial class RebuildHook(string hostDll, string seedDll, string c
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand("select count(*) from events", connection);
+        await using var cmd = new NpgsqlCommand("select count(*) from ledger.events", connection);
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 }

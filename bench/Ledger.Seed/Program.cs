@@ -17,7 +17,8 @@ if (args.Length != 1 || !long.TryParse(args[0], out var target) || target < 3)
 var connectionString = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger")
     ?? throw new InvalidOperationException("Set ConnectionStrings__Ledger.");
 await using var db = NpgsqlDataSource.Create(connectionString);
-var store = new PostgresEventStore<PaymentEvent>(db, PaymentEventCodec.Instance, ReadModel.InlineProjections());
+// COPY into Marten's tables: the chain trigger hashes each event as it lands.
+var store = await MartenEventLog.OpenAsync(db, PaymentEventCodec.Instance, ReadModel.InlineProjections());
 
 var currencies = new[] { "USD", "EUR", "JPY" };
 var start = new DateTimeOffset(2026, 10, 1, 0, 0, 0, TimeSpan.Zero);

@@ -13,6 +13,10 @@ public sealed record EventMetadata(
 public interface IEventCodec<TEvent>
 {
     string StreamType { get; }
+    /// <summary>Every event type with its stable name, registered with Marten.</summary>
+    IReadOnlyList<(Type Type, string Name)> EventTypes { get; }
+    /// <summary>Source-generated JSON metadata for the events, if any (Marten serializes with it).</summary>
+    System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver? JsonResolver => null;
     string TypeNameOf(TEvent @event);
     DateTimeOffset OccurredAt(TEvent @event);
     string Serialize(TEvent @event);
@@ -65,4 +69,5 @@ public sealed class ConcurrencyException(string streamId, long expectedVersion, 
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(EventMetadata))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
 internal sealed partial class StoreJsonContext : JsonSerializerContext;

@@ -5,7 +5,7 @@ namespace Ledger.EventStore;
 
 /// <summary>
 /// The per-stream hash chain, computed here without the database's help, from the documented canonical form
-/// (docs/events.md): an auditor's independent check of what ledger_append wrote.
+/// (docs/events.md): an auditor's independent check of what the trigger mt_events_chain wrote.
 /// </summary>
 public static class HashChain
 {

@@ -20,8 +20,6 @@ public sealed record Migration(string Module, int Version, string Name, string S
             })
             .OrderBy(m => m.Version)
             .ToList();
-
-    public static IReadOnlyList<Migration> EventStore { get; } = EmbeddedIn(typeof(Migration).Assembly, "event_store");
 }
 
 /// <summary>Brings a database to the current schema. Safe to run at every start, from several processes at once.</summary>

@@ -5,6 +5,7 @@ using Ledger.Host.Http;
 using Ledger.Host.Payments;
 using Ledger.Projections;
 using Ledger.Projections.Payments;
+using Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -14,7 +15,7 @@ namespace Ledger.Host;
 public static class LedgerServices
 {
     public static IReadOnlyList<Migration> AllMigrations { get; } =
-        [.. Migration.EventStore, .. ReadModel.Migrations, .. Migration.EmbeddedIn(typeof(LedgerServices).Assembly, "host")];
+        [.. MartenEventLog.Migrations, .. ReadModel.Migrations, .. Migration.EmbeddedIn(typeof(LedgerServices).Assembly, "host")];
 
     public static IServiceCollection AddLedgerStore(this IServiceCollection services, IConfiguration configuration)
     {
@@ -34,8 +35,16 @@ public static class LedgerServices
             return builder.Build();
         });
         services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));
-        services.AddSingleton(sp => new PostgresEventStore<PaymentEvent>(
-            sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance, ReadModel.InlineProjections()));
+        // Marten's event store on the same pool, with the read model's inline projections committed in each append.
+        services.AddMarten(sp =>
+        {
+            var options = new StoreOptions();
+            options.Connection(sp.GetRequiredService<NpgsqlDataSource>());
+            MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections());
+            return options;
+        });
+        services.AddSingleton(sp => new EventLog<PaymentEvent>(
+            sp.GetRequiredService<IDocumentStore>(), sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance));
         services.AddSingleton(TimeProvider.System);
         return services;
     }
@@ -76,6 +85,10 @@ public static class LedgerServices
         return services;
     }
 
-    public static Task MigrateAsync(this IServiceProvider services, CancellationToken ct = default) =>
-        services.GetRequiredService<SchemaMigrator>().MigrateAsync(AllMigrations, ct);
+    /// <summary>Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations.</summary>
+    public static async Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, CancellationToken ct = default)
+    {
+        await services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        return await services.GetRequiredService<SchemaMigrator>().MigrateAsync(AllMigrations, ct);
+    }
 }

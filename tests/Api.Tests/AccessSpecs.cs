@@ -51,13 +51,13 @@ public sealed class AccessSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     public async Task A_charge_without_a_key_is_401_and_writes_nothing()
     {
         var keysBefore = await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys");
-        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from ledger.events");
 
         var response = await app.Client(null).Charge();
 
         await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Unauthorized, "unauthorized");
         (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys")).ShouldBe(keysBefore);
-        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(eventsBefore);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events")).ShouldBe(eventsBefore);
     }
 
     [Fact]
@@ -112,7 +112,7 @@ public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             logs.ShouldNotContain(secret);
 
         var stored = await app.Database.ScalarAsync<string>(
-            "select coalesce(string_agg(data::text || metadata::text, ' '), '') from events");
+            "select coalesce(string_agg(data::text || metadata::text, ' '), '') from ledger.events");
         stored.ShouldNotContain("5555555555554444");
         stored.ShouldNotContain("9876");
         var body2 = await response.Content.ReadAsStringAsync();

@@ -107,7 +107,7 @@ public sealed class AuditingSpecs(LedgerApp app) : IClassFixture<LedgerApp>
 
         // The feed stops at the oldest transaction in flight anywhere in the cluster (other test classes write in
         // parallel), so it may be late: follow it until it has delivered the whole log, with a deadline.
-        var total = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var total = await app.Database.ScalarAsync<long>("select count(*) from ledger.events");
         var seen = new List<long>();
         long after = 0;
         var deadline = DateTime.UtcNow.AddSeconds(30);

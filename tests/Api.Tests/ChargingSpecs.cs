@@ -122,7 +122,7 @@ public sealed class ChargingSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var id = (await response.Json()).Str("id");
 
         response.Headers.GetValues("X-Correlation-Id").Single().ShouldBe("corr-abc-123");
-        var metadata = await app.Database.ScalarAsync<string>("select metadata::text from events where stream_id = $1 and version = 1", id);
+        var metadata = await app.Database.ScalarAsync<string>("select metadata::text from ledger.events where stream_id = $1 and version = 1", id);
         var parsed = JsonDocument.Parse(metadata).RootElement;
         (parsed.Str("correlationId"), parsed.Str("idempotencyKey"), parsed.Str("actor")).ShouldBe(("corr-abc-123", "meta-key-1", "merchant:acme"));
     }
@@ -130,7 +130,7 @@ public sealed class ChargingSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     private async Task<List<string>> EventTypes(string streamId)
     {
         await using var ds = app.Database.CreateDataSource();
-        await using var cmd = ds.CreateCommand("select type from events where stream_id = $1 order by version");
+        await using var cmd = ds.CreateCommand("select type from ledger.events where stream_id = $1 order by version");
         cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = streamId });
         await using var reader = await cmd.ExecuteReaderAsync();
         var types = new List<string>();

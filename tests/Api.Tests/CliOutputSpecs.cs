@@ -14,8 +14,8 @@ public sealed class CliOutputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var edited = await Cli.SomePaymentWithARefund(app);
         var deleted = await Cli.SomePaymentWithARefund(app);
-        await Cli.Tamper(app, """update events set data = replace(data::text, '"amount":100', '"amount":10')::json where stream_id = $1 and version = 3""", edited);
-        await Cli.Tamper(app, "delete from events where stream_id = $1 and version = 2", deleted);
+        await Cli.Tamper(app, """update ledger.mt_events set data = replace(data::text, '"amount": 100', '"amount": 10')::jsonb where stream_id = $1 and version = 3""", edited);
+        await Cli.Tamper(app, "delete from ledger.mt_events where stream_id = $1 and version = 2", deleted);
 
         var (exit, stdout) = await RunProcess(new() { ["ConnectionStrings__Ledger"] = app.Database.ConnectionString, ["NO_COLOR"] = noColor ? "1" : null },
             "audit", "verify");

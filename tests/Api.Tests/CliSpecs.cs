@@ -29,9 +29,9 @@ public static class Cli
     public static async Task Tamper(LedgerApp app, string sql, params object[] parameters)
     {
         // What a privileged insider could do: switch off the immutability trigger and change history.
-        await app.Database.ExecuteAsync("alter table events disable trigger events_are_immutable");
+        await app.Database.ExecuteAsync("alter table ledger.mt_events disable trigger events_are_immutable");
         await app.Database.ExecuteAsync(sql, parameters);
-        await app.Database.ExecuteAsync("alter table events enable trigger events_are_immutable");
+        await app.Database.ExecuteAsync("alter table ledger.mt_events enable trigger events_are_immutable");
     }
 
     public static async Task<string> SomePaymentWithARefund(LedgerApp app)
@@ -80,7 +80,7 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         await Cli.SomePaymentWithARefund(app);
         var file = Path.Combine(Path.GetTempPath(), $"ledger-export-{Guid.NewGuid():N}.jsonl");
 
-        var total = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var total = await app.Database.ScalarAsync<long>("select count(*) from ledger.events");
         // Export is commit-safe: while other test classes hold transactions open it may stop short. Export again until complete.
         string[] lines = [];
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -176,7 +176,8 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var (exit, output) = await Cli.Run(app, "db", "script");
         exit.ShouldBe(ExitCodes.Ok);
-        output.ShouldContain("create or replace function ledger_append");
+        output.ShouldContain("ledger.mt_events");
+        output.ShouldContain("create or replace function ledger.chain_event()");
         output.ShouldContain("create table if not exists payment_views");
     }
 }
@@ -187,7 +188,7 @@ public sealed class EditedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     public async Task Editing_one_events_data_in_SQL_fails_audit_verify_naming_the_stream_and_version()
     {
         var id = await Cli.SomePaymentWithARefund(app);
-        await Cli.Tamper(app, """update events set data = replace(data::text, '"amount":100', '"amount":10')::json where stream_id = $1 and version = 3""", id);
+        await Cli.Tamper(app, """update ledger.mt_events set data = replace(data::text, '"amount": 100', '"amount": 10')::jsonb where stream_id = $1 and version = 3""", id);
 
         var (exit, output) = await Cli.Run(app, "audit", "verify");
 
@@ -202,7 +203,7 @@ public sealed class DeletedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     public async Task Deleting_an_event_fails_audit_verify_naming_the_stream()
     {
         var id = await Cli.SomePaymentWithARefund(app);
-        await Cli.Tamper(app, "delete from events where stream_id = $1 and version = 2", id);
+        await Cli.Tamper(app, "delete from ledger.mt_events where stream_id = $1 and version = 2", id);
 
         var (exit, output) = await Cli.Run(app, "audit", "verify");
 
@@ -214,7 +215,7 @@ public sealed class DeletedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     public async Task Deleting_a_streams_last_event_is_caught_by_the_stream_version()
     {
         var id = (await (await app.Client(LedgerApp.Acme).Charge()).Json()).Str("id");
-        await Cli.Tamper(app, "delete from events where stream_id = $1 and version = 2", id);
+        await Cli.Tamper(app, "delete from ledger.mt_events where stream_id = $1 and version = 2", id);
 
         var (exit, output) = await Cli.Run(app, "audit", "verify");
 

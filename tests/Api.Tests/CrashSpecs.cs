@@ -30,8 +30,8 @@ public sealed class CrashSpecs : IAsyncLifetime
         await _host.KillAsync();
         await Should.ThrowAsync<Exception>(() => doomed);
 
-        var paymentId = await _db.ScalarAsync<string>("select stream_id from events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1", key);
-        (await _db.ScalarAsync<long>("select count(*) from events where stream_id = $1", paymentId)).ShouldBe(1);
+        var paymentId = await _db.ScalarAsync<string>("select stream_id from ledger.events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1", key);
+        (await _db.ScalarAsync<long>("select count(*) from ledger.events where stream_id = $1", paymentId)).ShouldBe(1);
         (await _db.ScalarAsync<string>("select status from payment_views where id = $1", paymentId)).ShouldBe("pending");
 
         await _host.StartAsync();
@@ -43,7 +43,7 @@ public sealed class CrashSpecs : IAsyncLifetime
         var payment = await retry.Json();
         (payment.Str("id"), payment.Str("status")).ShouldBe((paymentId, "succeeded"));
         (await _db.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1", paymentId)).ShouldBe(1);
-        (await _db.ScalarAsync<long>("select count(*) from events where stream_id = $1 and type = 'payment_charged'", paymentId)).ShouldBe(1);
+        (await _db.ScalarAsync<long>("select count(*) from ledger.events where stream_id = $1 and type = 'payment_charged'", paymentId)).ShouldBe(1);
     }
 
     public async ValueTask DisposeAsync()

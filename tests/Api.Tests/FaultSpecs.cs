@@ -43,7 +43,7 @@ public sealed class KillLoopSpecs : IAsyncLifetime
         merchant.Charged.Count.ShouldBeGreaterThan(20);
         foreach (var (key, id) in merchant.Charged)
         {
-            (await _db.ScalarAsync<long>("select count(*) from events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1", key))
+            (await _db.ScalarAsync<long>("select count(*) from ledger.events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1", key))
                 .ShouldBe(1, $"key {key}");
             var status = await _db.ScalarAsync<string>("select status from payment_views where id = $1", id);
             if (merchant.FinalStatus[id] == "failed") status.ShouldBe("failed", id);
@@ -120,7 +120,7 @@ public sealed class DatabaseOutageSpecs : IAsyncLifetime
         await using var db = Npgsql.NpgsqlDataSource.Create(_connectionString);
         foreach (var key in merchant.Charged.Keys)
         {
-            await using var cmd = db.CreateCommand("select count(*) from events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1");
+            await using var cmd = db.CreateCommand("select count(*) from ledger.events where type = 'payment_requested' and metadata->>'idempotencyKey' = $1");
             cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = key });
             ((long)(await cmd.ExecuteScalarAsync())!).ShouldBe(1, key);
         }

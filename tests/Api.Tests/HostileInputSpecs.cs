@@ -79,7 +79,7 @@ public sealed class HostileInputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     private async Task<(long Events, long Keys, long Views)> Counts() =>
-        (await app.Database.ScalarAsync<long>("select count(*) from events"),
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events"),
          await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys"),
          await app.Database.ScalarAsync<long>("select count(*) from payment_views"));
 

@@ -136,7 +136,7 @@ public sealed class IdempotencySpecs(LedgerApp app) : IClassFixture<LedgerApp>
         replay.Headers.Location.ShouldBe(first.Headers.Location);
         (await replay.Content.ReadAsStringAsync()).ShouldBe(firstBody);
         first.Headers.Contains("Idempotent-Replayed").ShouldBeFalse();
-        (await app.Database.ScalarAsync<long>("select count(*) from events where metadata->>'idempotencyKey' = $1", key)).ShouldBe(2);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where metadata->>'idempotencyKey' = $1", key)).ShouldBe(2);
     }
 
     [Fact]
@@ -232,7 +232,7 @@ public sealed class IdempotencySpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys where key = $1", key)).ShouldBe(0);
     }
 
-    private Task<long> EventCount() => app.Database.ScalarAsync<long>("select count(*) from events");
+    private Task<long> EventCount() => app.Database.ScalarAsync<long>("select count(*) from ledger.events");
 
     internal static async Task ShouldBeProblem(HttpResponseMessage response, HttpStatusCode status, string code)
     {
@@ -291,8 +291,8 @@ public sealed class ConcurrentIdempotencySpecs(SlowGatewayApp app) : IClassFixtu
         inUse.ShouldAllBe(r => r.Body.Contains("idempotency_key_in_use"));
 
         var paymentId = JsonNode.Parse(created[0].Body)!["id"]!.GetValue<string>();
-        (await app.Database.ScalarAsync<long>("select count(*) from streams s join events e using (stream_id) where e.metadata->>'idempotencyKey' = $1 and e.type = 'payment_requested'", key)).ShouldBe(1);
-        (await app.Database.ScalarAsync<long>("select count(*) from events where stream_id = $1 and type = 'payment_charged'", paymentId)).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.streams s join ledger.events e using (stream_id) where e.metadata->>'idempotencyKey' = $1 and e.type = 'payment_requested'", key)).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where stream_id = $1 and type = 'payment_charged'", paymentId)).ShouldBe(1);
         (await app.Database.ScalarAsync<long>("select count(*) from payment_views where amount = 4200")).ShouldBe(1);
         (await app.Database.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1", paymentId)).ShouldBe(1);
     }

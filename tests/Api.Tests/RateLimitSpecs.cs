@@ -40,13 +40,13 @@ public sealed class RateLimitSpecs(TightlyLimitedApp app) : IClassFixture<Tightl
         var drained = false;
         for (var i = 0; i < 20 && !drained; i++) drained = (await globex.GetAsync("/v1/metrics")).StatusCode == HttpStatusCode.TooManyRequests;
         drained.ShouldBeTrue();
-        var events = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var events = await app.Database.ScalarAsync<long>("select count(*) from ledger.events");
         var key = Requests.NewKey();
 
         var limited = await globex.Charge(Requests.Charge(), key);
 
         limited.StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
-        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(events);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events")).ShouldBe(events);
         (await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys where key = $1", key)).ShouldBe(0);
     }
 }

@@ -159,7 +159,7 @@ public sealed class ReadModelPropertySpecs(LedgerApp app) : IClassFixture<Ledger
         var folded = new Dictionary<string, Folded>();
         var counted = new List<Counted>();
         await using var ds = app.Database.CreateDataSource();
-        await using var cmd = ds.CreateCommand("select stream_id, type, version, data::text from events order by stream_id, version");
+        await using var cmd = ds.CreateCommand("select stream_id, type, version, data::text from ledger.events order by stream_id, version");
         await using var reader = await cmd.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {

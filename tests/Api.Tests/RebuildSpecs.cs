@@ -58,7 +58,7 @@ public sealed class RebuildSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         foreach (var id in created)
             (await app.Database.ScalarAsync<long>("select count(*) from payment_views where id = $1", id)).ShouldBe(1, id);
         (await app.Database.ScalarAsync<long>("select count(*) from payment_views"))
-            .ShouldBe(await app.Database.ScalarAsync<long>("select count(*) from streams"));
+            .ShouldBe(await app.Database.ScalarAsync<long>("select count(*) from ledger.streams"));
         var (audit, report) = await Cli.Run(app, "audit", "verify");
         audit.ShouldBe(ExitCodes.Ok, report); // every read table equals a fresh fold of the whole log
         (await app.Database.ScalarAsync<long>("select count(*) from information_schema.schemata where schema_name in ('ledger_rebuild', 'ledger_retired')")).ShouldBe(0);

@@ -67,7 +67,7 @@ public sealed class RecoverySpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var retry = await _acme.Charge(body, key);
         retry.Headers.GetValues("Idempotent-Replayed").Single().ShouldBe("true");
         (await retry.Json()).Str("status").ShouldBe("succeeded");
-        var sweptMetadata = await app.Database.ScalarAsync<string>("select metadata->>'actor' from events where stream_id = $1 and version = 2", paymentId);
+        var sweptMetadata = await app.Database.ScalarAsync<string>("select metadata->>'actor' from ledger.events where stream_id = $1 and version = 2", paymentId);
         sweptMetadata.ShouldBe("system:sweep");
         (await app.Database.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1", paymentId)).ShouldBe(1);
     }
@@ -78,7 +78,7 @@ public sealed class RecoverySpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var key = Requests.NewKey();
         var body = Requests.Charge(orderId: $"dead-{Guid.NewGuid():N}"[..20]);
         var services = app.Services;
-        var store = services.GetRequiredService<PostgresEventStore<PaymentEvent>>();
+        var store = services.GetRequiredService<EventLog<PaymentEvent>>();
         var idempotency = services.GetRequiredService<Idempotency>();
         var secrets = services.GetRequiredService<Secrets>();
         var now = app.Clock.Now();

@@ -31,7 +31,7 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var payment = body.GetProperty("payment");
         (payment.Str("status"), payment.GetProperty("amountRefunded").GetInt64(), payment.GetProperty("amountRefundable").GetInt64())
             .ShouldBe(("refunded", 1250L, 0L));
-        (await app.Database.ScalarAsync<string>("select type from events where stream_id = $1 and version = 3", id)).ShouldBe("payment_refunded");
+        (await app.Database.ScalarAsync<string>("select type from ledger.events where stream_id = $1 and version = 3", id)).ShouldBe("payment_refunded");
     }
 
     [Theory]
@@ -46,7 +46,7 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
 
         response.StatusCode.ShouldBe(HttpStatusCode.Created);
         (await response.Json()).GetProperty("refund").Str("reason").ShouldBe(reason);
-        (await app.Database.ScalarAsync<string>("select data->>'reason' from events where stream_id = $1 and version = 3", id)).ShouldBe(reason);
+        (await app.Database.ScalarAsync<string>("select data->>'reason' from ledger.events where stream_id = $1 and version = 3", id)).ShouldBe(reason);
     }
 
     [Fact]
@@ -66,14 +66,14 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         bare.StatusCode.ShouldBe(HttpStatusCode.Created);
 
         var stored = await app.Database.ScalarAsync<string>(
-            "select json_build_object('data', data, 'metadata', metadata)::text from events where stream_id = $1 and version = 3", id);
+            "select json_build_object('data', data, 'metadata', metadata)::text from ledger.events where stream_id = $1 and version = 3", id);
         var e = System.Text.Json.JsonDocument.Parse(stored).RootElement;
         e.GetProperty("data").Str("reason").ShouldBe("requested_by_customer"); // the default
         e.GetProperty("data").GetProperty("metadata").GetProperty("ticket").GetString().ShouldBe("T-9");
         var metadata = e.GetProperty("metadata");
         (metadata.Str("correlationId"), metadata.Str("idempotencyKey"), metadata.Str("actor")).ShouldBe(("corr-refund-1", key, "merchant:acme"));
         metadata.Str("causationId").ShouldStartWith("request:");
-        (await app.Database.ScalarAsync<string>("select (data->'metadata')::text from events where stream_id = $1 and version = 4", id)).ShouldBe("{}");
+        (await app.Database.ScalarAsync<string>("select (data->'metadata')::text from ledger.events where stream_id = $1 and version = 4", id)).ShouldBe("{}");
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var response = await Refund(id, new JsonObject { ["amount"] = 401 });
 
         await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.UnprocessableEntity, "refund_exceeds_remaining");
-        (await app.Database.ScalarAsync<long>("select version from streams where stream_id = $1", id)).ShouldBe(3);
+        (await app.Database.ScalarAsync<long>("select version from ledger.streams where stream_id = $1", id)).ShouldBe(3);
     }
 
     [Fact]
@@ -166,7 +166,7 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         replay.StatusCode.ShouldBe(HttpStatusCode.Created);
         replay.Headers.GetValues("Idempotent-Replayed").Single().ShouldBe("true");
         (await replay.Content.ReadAsStringAsync()).ShouldBe(await first.Content.ReadAsStringAsync());
-        (await app.Database.ScalarAsync<long>("select count(*) from events where stream_id = $1 and type = 'payment_refunded'", id)).ShouldBe(1);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where stream_id = $1 and type = 'payment_refunded'", id)).ShouldBe(1);
 
         var reused = await Refund(id, new JsonObject { ["amount"] = 200 }, key);
         await IdempotencySpecs.ShouldBeProblem(reused, HttpStatusCode.UnprocessableEntity, "idempotency_key_reused");
@@ -217,7 +217,7 @@ public sealed class RefundSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         responses.Where(r => r.StatusCode != HttpStatusCode.Created).ShouldAllBe(r =>
             (r.StatusCode == HttpStatusCode.UnprocessableEntity || r.StatusCode == HttpStatusCode.Conflict) && r.Type == "application/problem+json");
         var refunded = await app.Database.ScalarAsync<long>(
-            "select coalesce(sum((data->>'amount')::bigint), 0)::bigint from events where stream_id = $1 and type = 'payment_refunded'", id);
+            "select coalesce(sum((data->>'amount')::bigint), 0)::bigint from ledger.events where stream_id = $1 and type = 'payment_refunded'", id);
         refunded.ShouldBe(1200);
         var read = await (await _acme.GetAsync($"/v1/payments/{id}")).Json();
         (read.GetProperty("amountRefunded").GetInt64(), read.GetProperty("amountRefundable").GetInt64()).ShouldBe((1200L, 50L));

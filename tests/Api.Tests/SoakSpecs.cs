@@ -85,7 +85,7 @@ public sealed class SoakSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await app.Database.ScalarAsync<long>(
             "select count(*) from (select currency from ledger_entries group by currency having sum(debit) <> sum(credit)) unbalanced")).ShouldBe(0);
         // What was stored is exactly what was answered 201: no refund lost to a rebuild, none doubled.
-        (await app.Database.ScalarAsync<long>("select count(*) from events where type = 'payment_refunded'")).ShouldBe(refunds);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where type = 'payment_refunded'")).ShouldBe(refunds);
         (await app.Database.ScalarAsync<long>("select coalesce(sum(amount_refunded), 0)::bigint from payment_views")).ShouldBe(refundedAmount);
         (await app.Database.ScalarAsync<long>("select count(*) from payment_views")).ShouldBe(charges);
         TestContext.Current.TestOutputHelper?.WriteLine(

@@ -37,7 +37,7 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var body = Requests.Charge();
         Set(body, path, JsonNode.Parse(json));
-        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from events");
+        var eventsBefore = await app.Database.ScalarAsync<long>("select count(*) from ledger.events");
 
         var response = await _acme.Charge(body);
 
@@ -45,7 +45,7 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var errors = (await response.Json()).GetProperty("errors");
         errors.TryGetProperty(errorField, out var messages).ShouldBeTrue($"errors: {errors}");
         messages.GetArrayLength().ShouldBeGreaterThan(0);
-        (await app.Database.ScalarAsync<long>("select count(*) from events")).ShouldBe(eventsBefore);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events")).ShouldBe(eventsBefore);
     }
 
     [Theory]
@@ -233,7 +233,7 @@ public sealed class ValidationSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     private async Task<(long Events, long Keys)> Written() =>
-        (await app.Database.ScalarAsync<long>("select count(*) from events"),
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events"),
          await app.Database.ScalarAsync<long>("select count(*) from idempotency_keys"));
 
     private static void Set(JsonObject body, string path, JsonNode? value)

@@ -8,7 +8,7 @@ namespace Ledger.EventStore.Tests;
 
 public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture<TestDatabaseWithStore>
 {
-    private PostgresEventStore<ThingHappened> Store => db.Store;
+    private EventLog<ThingHappened> Store => db.Store;
     private static readonly EventMetadata Meta = new("corr-1", "cause-1", "key-1", "tester");
 
     private static string NewStream() => $"thing-{Guid.NewGuid():N}";
@@ -26,7 +26,7 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         events.Select(e => (e.Version, e.Data.What, e.Type)).ShouldBe([(1L, "a", "thing_happened"), (2L, "b", "thing_happened")]);
         events[0].Metadata.ShouldBe(Meta);
         events[0].OccurredAt.ShouldBe(Thing.Minute(1));
-        (await db.Database.ScalarAsync<long>("select version from streams where stream_id = $1", stream)).ShouldBe(2);
+        (await db.Database.ScalarAsync<long>("select version from ledger.streams where stream_id = $1", stream)).ShouldBe(2);
     }
 
     [Fact]
@@ -142,10 +142,10 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         await Store.AppendAsync(stream, 0, [Thing.At("a", 1)], Meta);
 
         var update = await Should.ThrowAsync<PostgresException>(() =>
-            db.Database.ExecuteAsync("update events set data = '{}' where stream_id = $1", stream));
+            db.Database.ExecuteAsync("update ledger.mt_events set data = '{}' where stream_id = $1", stream));
         update.SqlState.ShouldBe("LDG02");
         var delete = await Should.ThrowAsync<PostgresException>(() =>
-            db.Database.ExecuteAsync("delete from events where stream_id = $1", stream));
+            db.Database.ExecuteAsync("delete from ledger.mt_events where stream_id = $1", stream));
         delete.SqlState.ShouldBe("LDG02");
         (await Store.ReadStreamAsync(stream)).Single().DataJson.ShouldContain("\"a\"");
     }
@@ -185,7 +185,7 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         failure.SqlState.ShouldBe(PostgresErrorCodes.UniqueViolation);
         (await Store.ReadStreamAsync(stream)).ShouldBeEmpty();
         (await db.Database.ScalarAsync<long>("select count(*) from seen where stream_id = $1", stream)).ShouldBe(0);
-        (await db.Database.ScalarAsync<long>("select count(*) from streams where stream_id = $1", stream)).ShouldBe(0);
+        (await db.Database.ScalarAsync<long>("select count(*) from ledger.streams where stream_id = $1", stream)).ShouldBe(0);
     }
 
     private static NpgsqlBatchCommand SideRecord(string key)
@@ -201,16 +201,15 @@ public sealed class TestDatabaseWithStore : IAsyncLifetime
 {
     public Ledger.Testing.TestDatabase Database { get; } = new();
     public NpgsqlDataSource DataSource { get; private set; } = null!;
-    public PostgresEventStore<ThingHappened> Store { get; private set; } = null!;
+    public EventLog<ThingHappened> Store { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
         await Database.InitializeAsync();
         DataSource = Database.CreateDataSource();
-        await new SchemaMigrator(DataSource).MigrateAsync(Migration.EventStore);
         await Database.ExecuteAsync(SeenProjection.Schema);
         await Database.ExecuteAsync("create table if not exists side_records (key text primary key)");
-        Store = new PostgresEventStore<ThingHappened>(DataSource, new ThingCodec(), [new SeenProjection()]);
+        Store = await MartenEventLog.OpenAsync(DataSource, new ThingCodec(), [new SeenProjection()]);
     }
 
     public async ValueTask DisposeAsync() => await DataSource.DisposeAsync();

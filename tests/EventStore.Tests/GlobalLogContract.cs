@@ -1,5 +1,4 @@
 using Npgsql;
-using NpgsqlTypes;
 using Shouldly;
 using Xunit;
 
@@ -16,7 +15,7 @@ public sealed class GlobalLogCollection;
 [Collection(nameof(GlobalLogContract))]
 public sealed class GlobalLogContract(TestDatabaseWithStore db) : IClassFixture<TestDatabaseWithStore>
 {
-    private PostgresEventStore<ThingHappened> Store => db.Store;
+    private EventLog<ThingHappened> Store => db.Store;
     private static readonly EventMetadata Meta = new(Actor: "tester");
     private readonly List<long> _delivered = [];
     private long _cursor;
@@ -29,7 +28,7 @@ public sealed class GlobalLogContract(TestDatabaseWithStore db) : IClassFixture<
 
         await using var slow = await db.DataSource.OpenConnectionAsync();
         await using var slowTx = await slow.BeginTransactionAsync();
-        var slowSequence = await AppendInside(slow, "slow");            // takes its sequence first...
+        var slowSequence = await AppendInside(slowTx, "slow");            // takes its sequence first...
         var fast1 = (await Store.AppendAsync("fast-1", 0, [Thing.At("fast-1", 2)], Meta)).Sequences.Single();
         var fast2 = (await Store.AppendAsync("fast-2", 0, [Thing.At("fast-2", 3)], Meta)).Sequences.Single();
         fast1.ShouldBeGreaterThan(slowSequence);                        // ...and the later ones commit first.
@@ -54,8 +53,8 @@ public sealed class GlobalLogContract(TestDatabaseWithStore db) : IClassFixture<
 
         await using var late = await db.DataSource.OpenConnectionAsync();
         await using var lateTx = await late.BeginTransactionAsync();
-        var lateSequence = await AppendInside(late, "late-xid-low-sequence");
-        var earlySequence = await AppendInside(early, "early-xid-high-sequence");
+        var lateSequence = await AppendInside(lateTx, "late-xid-low-sequence");
+        var earlySequence = await AppendInside(earlyTx, "early-xid-high-sequence");
         earlySequence.ShouldBeGreaterThan(lateSequence);
 
         await earlyTx.CommitAsync();
@@ -73,7 +72,7 @@ public sealed class GlobalLogContract(TestDatabaseWithStore db) : IClassFixture<
         await using (var connection = await db.DataSource.OpenConnectionAsync())
         await using (var tx = await connection.BeginTransactionAsync())
         {
-            await AppendInside(connection, "rolled-back");
+            await AppendInside(tx, "rolled-back");
             await tx.RollbackAsync();
         }
         var after = (await Store.AppendAsync("after-rollback", 0, [Thing.At("x", 1)], Meta)).Sequences.Single();
@@ -115,14 +114,6 @@ public sealed class GlobalLogContract(TestDatabaseWithStore db) : IClassFixture<
     }
 
     /// <summary>Appends inside the caller's open transaction, as a slow writer would.</summary>
-    private static async Task<long> AppendInside(NpgsqlConnection connection, string stream)
-    {
-        await using var cmd = new NpgsqlCommand("select appended_sequence from ledger_append($1, 'thing', 0, $2, $3, $4, $5)", connection);
-        cmd.Parameters.Add(new() { Value = stream });
-        cmd.Parameters.Add(new() { Value = new[] { "thing_happened" }, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        cmd.Parameters.Add(new() { Value = new[] { $$"""{"What":"{{stream}}","At":"2026-01-01T00:00:00+00:00"}""" }, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json });
-        cmd.Parameters.Add(new() { Value = new[] { "{}" }, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json });
-        cmd.Parameters.Add(new() { Value = new[] { new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc) }, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-        return (long)(await cmd.ExecuteScalarAsync())!;
-    }
+    private Task<long> AppendInside(NpgsqlTransaction transaction, string stream) =>
+        Store.AppendAsync(stream, 0, [Thing.At(stream, 1)], Meta, transaction: transaction).ContinueWith(t => t.Result.Sequences.Single());
 }

@@ -7,6 +7,13 @@ public sealed class MigrationContract : IAsyncLifetime
 {
     private readonly Ledger.Testing.TestDatabase _db = new();
 
+    // Not idempotent on purpose: a step applied twice fails.
+    private static readonly IReadOnlyList<Migration> Steps =
+    [
+        new("contract", 1, "001_first", "create table first_step (id int primary key)"),
+        new("contract", 2, "002_second", "create table second_step (id int references first_step (id))"),
+    ];
+
     public ValueTask InitializeAsync() => _db.InitializeAsync();
     public ValueTask DisposeAsync() => _db.DisposeAsync();
 
@@ -15,23 +22,23 @@ public sealed class MigrationContract : IAsyncLifetime
     {
         await using var ds = _db.CreateDataSource();
         var migrator = new SchemaMigrator(ds);
-        (await migrator.PendingAsync(Migration.EventStore)).ShouldNotBeEmpty();
+        (await migrator.PendingAsync(Steps)).ShouldNotBeEmpty();
 
-        var first = await migrator.MigrateAsync(Migration.EventStore);
-        var second = await migrator.MigrateAsync(Migration.EventStore);
+        var first = await migrator.MigrateAsync(Steps);
+        var second = await migrator.MigrateAsync(Steps);
 
-        first.Count.ShouldBe(Migration.EventStore.Count);
+        first.Count.ShouldBe(Steps.Count);
         second.ShouldBeEmpty();
-        (await migrator.PendingAsync(Migration.EventStore)).ShouldBeEmpty();
-        (await _db.ScalarAsync<long>("select count(*) from schema_migrations where module = 'event_store'")).ShouldBe(Migration.EventStore.Count);
+        (await migrator.PendingAsync(Steps)).ShouldBeEmpty();
+        (await _db.ScalarAsync<long>("select count(*) from schema_migrations where module = 'contract'")).ShouldBe(Steps.Count);
     }
 
     [Fact]
     public async Task Processes_migrating_at_once_do_not_trip_over_each_other()
     {
         await using var ds = _db.CreateDataSource();
-        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => new SchemaMigrator(ds).MigrateAsync(Migration.EventStore)));
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => new SchemaMigrator(ds).MigrateAsync(Steps)));
 
-        (await new SchemaMigrator(ds).PendingAsync(Migration.EventStore)).ShouldBeEmpty();
+        (await new SchemaMigrator(ds).PendingAsync(Steps)).ShouldBeEmpty();
     }
 }

@@ -8,10 +8,12 @@ public sealed record ThingHappened(string What, DateTimeOffset At);
 public sealed class ThingCodec : IEventCodec<ThingHappened>
 {
     public string StreamType => "thing";
+    public IReadOnlyList<(Type Type, string Name)> EventTypes { get; } = [(typeof(ThingHappened), "thing_happened")];
     public string TypeNameOf(ThingHappened e) => "thing_happened";
     public DateTimeOffset OccurredAt(ThingHappened e) => e.At;
-    public string Serialize(ThingHappened e) => JsonSerializer.Serialize(e);
-    public ThingHappened Deserialize(string typeName, string json) => JsonSerializer.Deserialize<ThingHappened>(json)!;
+    public string Serialize(ThingHappened e) => JsonSerializer.Serialize(e, Json);
+    public ThingHappened Deserialize(string typeName, string json) => JsonSerializer.Deserialize<ThingHappened>(json, Json)!;
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 }
 
 /// <summary>An inline projection that records every event it saw, one row per (stream, version).</summary>

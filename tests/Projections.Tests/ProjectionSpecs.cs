@@ -20,14 +20,14 @@ public sealed class ProjectionSpecs : IAsyncLifetime
 
     private readonly TestDatabase _db = new();
     private NpgsqlDataSource _ds = null!;
-    private PostgresEventStore<PaymentEvent> _store = null!;
+    private EventLog<PaymentEvent> _store = null!;
 
     public async ValueTask InitializeAsync()
     {
         await _db.InitializeAsync();
         _ds = _db.CreateDataSource();
-        await new SchemaMigrator(_ds).MigrateAsync([.. Migration.EventStore, .. ReadModel.Migrations]);
-        _store = new PostgresEventStore<PaymentEvent>(_ds, PaymentEventCodec.Instance, ReadModel.InlineProjections());
+        await new SchemaMigrator(_ds).MigrateAsync(ReadModel.Migrations);
+        _store = await MartenEventLog.OpenAsync(_ds, PaymentEventCodec.Instance, ReadModel.InlineProjections());
     }
 
     public async ValueTask DisposeAsync() => await _ds.DisposeAsync();

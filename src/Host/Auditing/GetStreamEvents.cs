@@ -14,7 +14,7 @@ public static class GetStreamEvents
             .WithDescription("hash = SHA-256(previousHash || canonical event); see docs/events.md for the canonical form.")
             .Produces<StreamResource>().Problems(404);
 
-    private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
+    private static async Task<IResult> Handle(string id, HttpContext http, EventLog<PaymentEvent> store)
     {
         var events = await ReadVisibleAsync(store, id, http, toVersion: null, toTime: null);
         var body = new StreamResource(id, events[^1].Version, events.Select(EventResource.From).ToList());
@@ -23,7 +23,7 @@ public static class GetStreamEvents
 
     /// <summary>The stream's events up to a point, or a 404 if it does not exist or belongs to another merchant.</summary>
     public static async Task<IReadOnlyList<StoredEvent<PaymentEvent>>> ReadVisibleAsync(
-        PostgresEventStore<PaymentEvent> store, string id, HttpContext http, long? toVersion, DateTimeOffset? toTime)
+        EventLog<PaymentEvent> store, string id, HttpContext http, long? toVersion, DateTimeOffset? toTime)
     {
         var events = await store.ReadStreamAsync(id, toVersion, toTime, http.RequestAborted);
         var owner = events is [{ Data: PaymentRequested requested }, ..] ? requested.MerchantId : null;
@@ -47,7 +47,7 @@ public static class GetPaymentHistory
                 new QueryParameter("atVersion", "Fold up to this version (from 1).", Microsoft.OpenApi.JsonSchemaType.Integer),
                 new QueryParameter("at", "Fold up to this moment (RFC 3339).", Format: "date-time"));
 
-    private static async Task<IResult> Handle(string id, HttpContext http, PostgresEventStore<PaymentEvent> store)
+    private static async Task<IResult> Handle(string id, HttpContext http, EventLog<PaymentEvent> store)
     {
         var query = new Query(http.Request);
         var atVersion = query.Long("atVersion", min: 1);
@@ -75,7 +75,7 @@ public static class ReadEventLog
                 new QueryParameter("after", "Sequence to continue after (nextAfter of the previous page); default 0.", Microsoft.OpenApi.JsonSchemaType.Integer),
                 new QueryParameter("limit", "1-1000, default 100.", Microsoft.OpenApi.JsonSchemaType.Integer));
 
-    private static async Task<IResult> Handle(HttpContext http, PostgresEventStore<PaymentEvent> store)
+    private static async Task<IResult> Handle(HttpContext http, EventLog<PaymentEvent> store)
     {
         var query = new Query(http.Request);
         var after = query.Long("after", min: 0) ?? 0;

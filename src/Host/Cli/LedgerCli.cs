@@ -147,13 +147,16 @@ public static class DbCommands
         migrate.SetAction(async (_, ct) =>
         {
             await using var services = cli.Services();
-            var applied = await services.GetRequiredService<SchemaMigrator>().MigrateAsync(LedgerServices.AllMigrations, ct);
+            var applied = await services.MigrateAsync(ct);
             cli.Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Module}/{m.Name}"))}");
             return ExitCodes.Ok;
         });
         var script = new Command("script", "Print the whole schema as one SQL script, for applying by hand.");
         script.SetAction(_ =>
         {
+            // Marten's tables and functions first: Ledger's event chain is defined on them.
+            using var services = cli.Services();
+            cli.Writer.WriteLine(services.GetRequiredService<Marten.IDocumentStore>().Storage.ToDatabaseScript());
             cli.Writer.Write(SchemaMigrator.Script(LedgerServices.AllMigrations));
             return ExitCodes.Ok;
         });

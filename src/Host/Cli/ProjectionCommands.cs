@@ -49,7 +49,7 @@ public static class ProjectionCommands
             if (unknown.Count > 0)
                 throw new UsageException($"Unknown projection(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", ReadModelTables.Projections)}.");
             await using var services = cli.Services();
-            var rebuilder = new ProjectionRebuilder(services.GetRequiredService<NpgsqlDataSource>(), services.GetRequiredService<PostgresEventStore<PaymentEvent>>());
+            var rebuilder = new ProjectionRebuilder(services.GetRequiredService<NpgsqlDataSource>(), services.GetRequiredService<EventLog<PaymentEvent>>());
             RebuildResult? result = null;
             await cli.Console.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
@@ -76,7 +76,7 @@ public static class ProjectionCommands
         await using var cmd = db.CreateCommand("""
             select coalesce(max(sequence) filter (where transaction_id < pg_snapshot_xmin(pg_current_snapshot())), 0),
                    count(*) filter (where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))
-            from events
+            from ledger.events
             """);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);

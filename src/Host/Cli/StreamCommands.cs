@@ -25,7 +25,7 @@ public static class StreamCommands
             if (version is not null && time is not null) throw new UsageException("Give --at-version or --at, not both.");
             if (version is < 1) throw new UsageException("--at-version counts from 1.");
             await using var services = cli.Services();
-            var store = services.GetRequiredService<PostgresEventStore<PaymentEvent>>();
+            var store = services.GetRequiredService<EventLog<PaymentEvent>>();
             var events = await store.ReadStreamAsync(parse.GetValue(id)!, version, time, ct);
             if (events.Count == 0)
             {
@@ -65,7 +65,7 @@ public static class AuditCommands
         {
             await using var services = cli.Services();
             var audit = new Ledger.Projections.Rebuild.ReadModelAudit(
-                services.GetRequiredService<Npgsql.NpgsqlDataSource>(), services.GetRequiredService<PostgresEventStore<PaymentEvent>>());
+                services.GetRequiredService<Npgsql.NpgsqlDataSource>(), services.GetRequiredService<EventLog<PaymentEvent>>());
             Ledger.Projections.Rebuild.AuditReport? report = null;
             await cli.Console.Progress().StartAsync(async progress =>
             {
@@ -101,7 +101,7 @@ public static class EventCommands
         {
             if (parse.GetValue(after) < 0) throw new UsageException("--after is a sequence, 0 or more.");
             await using var services = cli.Services();
-            var store = services.GetRequiredService<PostgresEventStore<PaymentEvent>>();
+            var store = services.GetRequiredService<EventLog<PaymentEvent>>();
             var path = parse.GetValue(output);
             await using var file = path is null ? null : new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
             var writer = file ?? cli.Writer;

@@ -79,7 +79,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     /// </summary>
     public byte[] Fingerprint(HttpRequest request, byte[] body)
     {
-        var canonical = Ledger.Projections.CanonicalJson.Of(JsonNode.Parse(body));
+        var canonical = Ledger.EventStore.CanonicalJson.Of(JsonNode.Parse(body));
         var text = $"{request.Method}\n{request.Path}\n{canonical}";
         return HMACSHA256.HashData(secrets.FingerprintKey, Encoding.UTF8.GetBytes(text));
     }

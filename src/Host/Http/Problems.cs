@@ -82,6 +82,8 @@ public static class Problems
         BadHttpRequestException b => new ApiProblem(400, "validation_failed", "The request is not valid.", b.Message),
         NpgsqlException { IsTransient: true } or TimeoutException => new ApiProblem(503, "service_unavailable",
             "The ledger's database is unavailable.", "Retry later with the same Idempotency-Key.") { RetryAfterSeconds = 1 },
+        // Marten wraps what Npgsql says (a dropped connection on a read, say): judge by the cause.
+        Marten.Exceptions.MartenException { InnerException: { } inner } => ToProblem(inner),
         _ => null,
     };
 }

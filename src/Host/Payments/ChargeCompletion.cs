@@ -12,7 +12,7 @@ namespace Ledger.Host.Payments;
 /// Shared by the request itself, by a retry that takes over a dead owner's key, and by the sweep.
 /// </summary>
 public sealed class ChargeCompletion(
-    PostgresEventStore<PaymentEvent> store, IPaymentGateway gateway, NpgsqlDataSource db, Observability.LedgerMeter meter, TimeProvider clock)
+    EventLog<PaymentEvent> store, IPaymentGateway gateway, NpgsqlDataSource db, Observability.LedgerMeter meter, TimeProvider clock)
 {
     /// <param name="known">The payment as the caller just wrote it, to save reading it back; null to read it.</param>
     public async Task<StoredResponse> RecordOutcomeAsync(

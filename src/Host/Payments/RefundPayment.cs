@@ -31,7 +31,7 @@ public static class RefundPayment
             .Problems(400, 403, 404, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
 
     private static async Task<IResult> Handle(
-        string id, HttpContext http, PostgresEventStore<PaymentEvent> store, Idempotency idempotency,
+        string id, HttpContext http, EventLog<PaymentEvent> store, Idempotency idempotency,
         Observability.LedgerMeter meter, TimeProvider clock)
     {
         var merchant = http.User.RequireMerchant();

@@ -45,7 +45,7 @@ public static class RequestPayment
 
     private static async Task<IResult> Handle(
         HttpContext http,
-        PostgresEventStore<PaymentEvent> store,
+        EventLog<PaymentEvent> store,
         Idempotency idempotency,
         IPaymentGateway gateway,
         ChargeCompletion completion,

@@ -20,7 +20,7 @@ public sealed class SweepOptions
 /// </summary>
 public sealed class ResolvePendingPayments(
     NpgsqlDataSource db,
-    PostgresEventStore<PaymentEvent> store,
+    EventLog<PaymentEvent> store,
     Idempotency idempotency,
     ChargeCompletion completion,
     TimeProvider clock,

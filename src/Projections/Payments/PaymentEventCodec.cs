@@ -21,6 +21,11 @@ public sealed class PaymentEventCodec : IEventCodec<PaymentEvent>
 
     public string StreamType => "payment";
 
+    public IReadOnlyList<(Type Type, string Name)> EventTypes { get; } =
+        [(typeof(PaymentRequested), Requested), (typeof(PaymentCharged), Charged), (typeof(PaymentFailed), Failed), (typeof(PaymentRefunded), Refunded)];
+
+    public System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver JsonResolver => EventJson.Default;
+
     public string TypeNameOf(PaymentEvent e) => e switch
     {
         PaymentRequested => Requested,

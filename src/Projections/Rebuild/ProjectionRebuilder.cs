@@ -22,7 +22,7 @@ public sealed record RebuildResult(IReadOnlyList<string> Projections, long Event
 /// The inline statements are guarded by stream version, so an event is never applied twice, and the horizon
 /// and the commit-safe reader guarantee none is missed.
 /// </summary>
-public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<PaymentEvent> store)
+public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEvent> store)
 {
     private const string Schema = "ledger_rebuild";
     private const long RebuildLockKey = 7_240_002;
@@ -33,7 +33,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<
         var unknown = projections.Except(ReadModelTables.Projections).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"Unknown projection(s): {string.Join(", ", unknown)}.", nameof(projections));
         var tables = ReadModelTables.All.Where(t => projections.Contains(t.Projection)).ToList();
-        var inline = store.Projections.Where(p => projections.Contains(p.Name)).ToList();
+        var inline = ReadModel.InlineProjections().Where(p => projections.Contains(p.Name)).ToList();
         var clock = Stopwatch.StartNew();
 
         // One rebuild at a time: a second would drop the first one's half-built tables. Held for the whole run.
@@ -93,7 +93,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, PostgresEventStore<
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         // EXCLUSIVE lets readers read and keeps writers out; it waits for appends in flight to finish.
-        await ExecuteAsync(connection, "lock table events in exclusive mode", ct);
+        await ExecuteAsync(connection, $"lock table {MartenEventLog.Schema}.mt_events in exclusive mode", ct);
         while (true)
         {
             var (events, hasMore) = await store.ReadFromAsync(position, CatchUpPage, commitSafe: false, ct, connection);

@@ -16,7 +16,7 @@ public sealed record AuditReport(long Events, long Streams, IReadOnlyList<string
 /// audit verify: in one repeatable-read snapshot, recomputes every stream's hash chain, folds every stream into the
 /// rows each read table should hold, compares them with the tables, and checks that debits equal credits.
 /// </summary>
-public sealed class ReadModelAudit(NpgsqlDataSource db, PostgresEventStore<PaymentEvent> store)
+public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> store)
 {
     private const int MaxPerTable = 20;
 
@@ -27,11 +27,11 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, PostgresEventStore<Payme
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
 
         var recorded = new Dictionary<string, long>();
-        await using (var cmd = new NpgsqlCommand("select stream_id, version from streams", connection, tx))
+        await using (var cmd = new NpgsqlCommand("select stream_id, version from ledger.streams", connection, tx))
         await using (var reader = await cmd.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct)) recorded[reader.GetString(0)] = reader.GetInt64(1);
         long total;
-        await using (var count = new NpgsqlCommand("select count(*) from events", connection, tx))
+        await using (var count = new NpgsqlCommand("select count(*) from ledger.events", connection, tx))
             total = (long)(await count.ExecuteScalarAsync(ct))!;
 
         var expected = new ExpectedRows();

@@ -1,23 +1,26 @@
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
+using JasperFx.Events;
+using Marten;
+using Marten.Exceptions;
+using Marten.Services;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace Ledger.EventStore;
 
 /// <summary>
-/// Streams of events in PostgreSQL. One round trip per append: the append, the inline projections and any
-/// side records the caller adds travel in one batch and commit together.
+/// Streams of events in Marten's event store (schema <c>ledger</c>), and what Marten does not give: the hash chain
+/// and the commit-safe global log (both from <c>ledger.event_chain</c>, Sql/001_event_chain.sql), the stream reads
+/// an auditor needs (hashes and stored text), and a bulk COPY for imports. Appends go through a Marten session: the
+/// events, the inline projections registered in <c>AddMarten</c> (<see cref="MartenEventLog"/>) and any side records
+/// the caller adds commit in one transaction, in one batch.
 /// </summary>
-public sealed class PostgresEventStore<TEvent>(
-    NpgsqlDataSource dataSource,
-    IEventCodec<TEvent> codec,
-    IEnumerable<IInlineProjection<TEvent>> projections)
+public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dataSource, IEventCodec<TEvent> codec)
+    where TEvent : class
 {
-    private const string ConflictSqlState = "LDG01";
-    private readonly IInlineProjection<TEvent>[] _projections = projections.ToArray();
-
     public IEventCodec<TEvent> Codec => codec;
-    public IReadOnlyList<IInlineProjection<TEvent>> Projections => _projections;
+    public IDocumentStore Marten => marten;
 
     /// <summary>
     /// Appends <paramref name="events"/> to a stream that must be at <paramref name="expectedVersion"/> (0: new stream).
@@ -30,118 +33,127 @@ public sealed class PostgresEventStore<TEvent>(
         IReadOnlyList<TEvent> events,
         EventMetadata metadata,
         Action<NpgsqlBatch>? sideRecords = null,
-        CancellationToken ct = default)
+        CancellationToken ct = default,
+        NpgsqlTransaction? transaction = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
-        await using var batch = dataSource.CreateBatch();
-        // Side records go first: a claim that is already taken fails the batch at its first statement,
-        // before the append's work is done and rolled back.
-        sideRecords?.Invoke(batch);
-        var sideCount = batch.BatchCommands.Count;
-        var pending = new PendingEvent<TEvent>[events.Count];
-        if (events.Count > 0)
+        await using var session = transaction is null
+            ? marten.LightweightSession()
+            : marten.LightweightSession(SessionOptions.ForTransaction(transaction));
+        var action = Stage(session, streamId, expectedVersion, events, metadata);
+        if (sideRecords is not null)
         {
-            var types = new string[events.Count];
-            var data = new string[events.Count];
-            var times = new DateTime[events.Count];
-            for (var i = 0; i < events.Count; i++)
-            {
-                types[i] = codec.TypeNameOf(events[i]);
-                data[i] = codec.Serialize(events[i]);
-                var at = codec.OccurredAt(events[i]);
-                times[i] = at.UtcDateTime;
-                pending[i] = new PendingEvent<TEvent>(streamId, expectedVersion + i + 1, types[i], events[i], at, metadata);
-            }
-            var metadataJson = JsonSerializer.Serialize(metadata, StoreJsonContext.Default.EventMetadata);
-            batch.BatchCommands.Add(Command(
-                "select appended_sequence, appended_version from ledger_append($1, $2, $3, $4, $5, $6, $7)",
-                new NpgsqlParameter<string> { TypedValue = streamId },
-                new NpgsqlParameter<string> { TypedValue = codec.StreamType },
-                new NpgsqlParameter<long> { TypedValue = expectedVersion },
-                new NpgsqlParameter<string[]> { TypedValue = types, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                new NpgsqlParameter<string[]> { TypedValue = data, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json },
-                new NpgsqlParameter<string[]> { TypedValue = Enumerable.Repeat(metadataJson, events.Count).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Json },
-                new NpgsqlParameter<DateTime[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz }));
-            foreach (var projection in _projections) projection.Project(pending, batch);
+            var batch = new NpgsqlBatch();
+            sideRecords(batch);
+            foreach (NpgsqlBatchCommand command in batch.BatchCommands) session.QueueOperation(new SqlOperation(command));
         }
-        if (batch.BatchCommands.Count == 0) return new AppendResult(expectedVersion, []);
-
         try
         {
-            // Safe to retry: if a lost acknowledgement hid a commit, the retry finds the stream moved (a conflict)
-            // or the side record taken, never a second copy of the events.
-            var sequences = await TransientRetry.RunAsync(async () =>
-            {
-                var appended = new List<long>(events.Count);
-                // Without an explicit transaction, the whole batch runs in one implicit transaction:
-                // any failing statement rolls back the append, the projections and the side records alike.
-                await using var reader = await batch.ExecuteReaderAsync(ct);
-                for (var i = 0; i < sideCount; i++) await reader.NextResultAsync(ct);
-                if (events.Count > 0)
-                    while (await reader.ReadAsync(ct)) appended.Add(reader.GetInt64(0));
-                while (await reader.NextResultAsync(ct)) { }
-                return appended;
-            }, ct);
-            return new AppendResult(expectedVersion + events.Count, sequences);
+            await session.SaveChangesAsync(ct);
         }
-        catch (PostgresException e) when (e.SqlState == ConflictSqlState)
+        catch (Exception e) when (e is EventStreamUnexpectedMaxEventIdException or global::Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.ExistingStreamIdCollisionException)
         {
-            throw new ConcurrencyException(streamId, expectedVersion, e.MessageText);
+            throw new ConcurrencyException(streamId, expectedVersion, e.Message);
         }
+        catch (Exception e) when (e is not NpgsqlException && NpgsqlCause(e) is { } cause)
+        {
+            // Marten wraps what Npgsql said; callers judge by SQLSTATE and constraint (a claim already taken) or by
+            // IsTransient (the database is down: a 503, not a 500).
+            ExceptionDispatchInfo.Capture(cause).Throw();
+            throw;
+        }
+        return new AppendResult(expectedVersion + events.Count, action?.Events.Select(e => e.Sequence).ToList() ?? []);
+    }
+
+    /// <summary>Puts the events on a session (for a caller that commits more with them), stamped with their own time and metadata.</summary>
+    public StreamAction? Stage(IDocumentSession session, string streamId, long expectedVersion, IReadOnlyList<TEvent> events, EventMetadata metadata)
+    {
+        if (events.Count == 0) return null;
+        session.CorrelationId = metadata.CorrelationId;
+        session.CausationId = metadata.CausationId;
+        session.LastModifiedBy = metadata.Actor;
+        if (metadata.IdempotencyKey is { } key) session.SetHeader(MartenEventLog.IdempotencyKeyHeader, key);
+        var action = expectedVersion == 0
+            ? session.Events.StartStream(streamId, events.Cast<object>())
+            : session.Events.Append(streamId, expectedVersion + events.Count, events.Cast<object>());
+        for (var i = 0; i < events.Count; i++) action.Events[i].Timestamp = codec.OccurredAt(events[i]);
+        return action;
+    }
+
+    private static NpgsqlException? NpgsqlCause(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+            if (inner is NpgsqlException npgsql) return npgsql;
+        return null;
     }
 
     /// <summary>
-    /// Writes whole new streams with binary COPY, hashes chained here: for imports and benchmarks, far faster than
-    /// appending. Inline projections do not run: rebuild them afterwards. Fails (and writes nothing of the chunk)
-    /// if a stream already exists. Commits every <paramref name="chunk"/> streams.
+    /// Writes whole new streams with binary COPY into Marten's tables (the chain trigger hashes each event): for
+    /// imports and benchmarks, far faster than appending. Inline projections do not run: rebuild them afterwards.
+    /// Fails (and writes nothing of the chunk) if a stream already exists. Commits every <paramref name="chunk"/> streams.
     /// </summary>
     public async Task<long> ImportAsync(
         IEnumerable<(string StreamId, IReadOnlyList<TEvent> Events)> streams, EventMetadata metadata, int chunk = 10_000, CancellationToken ct = default)
     {
-        var metadataJson = JsonSerializer.Serialize(metadata, StoreJsonContext.Default.EventMetadata);
+        var headers = metadata.IdempotencyKey is null ? "{}" : JsonSerializer.Serialize(
+            new Dictionary<string, string> { [MartenEventLog.IdempotencyKeyHeader] = metadata.IdempotencyKey }, StoreJsonContext.Default.DictionaryStringString);
         long written = 0;
         foreach (var part in streams.Chunk(chunk))
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             await using var tx = await connection.BeginTransactionAsync(ct);
+            var count = part.Sum(p => p.Events.Count);
+            // Sequence numbers drawn in one statement, then used in stream order: a chunk's events are contiguous.
+            var sequences = new List<long>(count);
+            await using (var next = new NpgsqlCommand($"select nextval('{MartenEventLog.Schema}.mt_events_sequence') from generate_series(1, $1)", connection))
+            {
+                next.Parameters.Add(new NpgsqlParameter<int> { TypedValue = count });
+                await using var reader = await next.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct)) sequences.Add(reader.GetInt64(0));
+            }
+            sequences.Sort();
             await using (var copy = await connection.BeginBinaryImportAsync(
-                "copy streams (stream_id, stream_type, version, created_at, updated_at) from stdin (format binary)", ct))
+                $"copy {MartenEventLog.Schema}.mt_streams (id, type, version, timestamp, created, tenant_id, is_archived) from stdin (format binary)", ct))
             {
                 foreach (var (id, events) in part)
                 {
                     await copy.StartRowAsync(ct);
-                    await copy.WriteAsync(id, NpgsqlDbType.Text, ct);
-                    await copy.WriteAsync(codec.StreamType, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync(id, NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(codec.StreamType, NpgsqlDbType.Varchar, ct);
                     await copy.WriteAsync((long)events.Count, NpgsqlDbType.Bigint, ct);
-                    await copy.WriteAsync(codec.OccurredAt(events[0]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
                     await copy.WriteAsync(codec.OccurredAt(events[^1]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                    await copy.WriteAsync(codec.OccurredAt(events[0]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                    await copy.WriteAsync(MartenEventLog.DefaultTenant, NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(false, NpgsqlDbType.Boolean, ct);
                 }
                 await copy.CompleteAsync(ct);
             }
             await using (var copy = await connection.BeginBinaryImportAsync(
-                "copy events (stream_id, version, type, data, metadata, occurred_at, previous_hash, hash) from stdin (format binary)", ct))
+                $"""
+                copy {MartenEventLog.Schema}.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, is_archived,
+                    correlation_id, causation_id, user_name, headers) from stdin (format binary)
+                """, ct))
             {
+                var s = 0;
                 foreach (var (id, events) in part)
-                {
-                    byte[]? previous = null;
                     for (var i = 0; i < events.Count; i++)
                     {
-                        var (type, data, at) = (codec.TypeNameOf(events[i]), codec.Serialize(events[i]), codec.OccurredAt(events[i]));
-                        var hash = HashChain.Hash(previous, HashChain.Canonical(id, i + 1, type, at, data, metadataJson));
                         await copy.StartRowAsync(ct);
-                        await copy.WriteAsync(id, NpgsqlDbType.Text, ct);
+                        await copy.WriteAsync(sequences[s++], NpgsqlDbType.Bigint, ct);
+                        await copy.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid, ct);
+                        await copy.WriteAsync(id, NpgsqlDbType.Varchar, ct);
                         await copy.WriteAsync((long)(i + 1), NpgsqlDbType.Bigint, ct);
-                        await copy.WriteAsync(type, NpgsqlDbType.Text, ct);
-                        await copy.WriteAsync(data, NpgsqlDbType.Json, ct);
-                        await copy.WriteAsync(metadataJson, NpgsqlDbType.Json, ct);
-                        await copy.WriteAsync(at.UtcDateTime, NpgsqlDbType.TimestampTz, ct);
-                        if (previous is null) await copy.WriteNullAsync(ct);
-                        else await copy.WriteAsync(previous, NpgsqlDbType.Bytea, ct);
-                        await copy.WriteAsync(hash, NpgsqlDbType.Bytea, ct);
-                        previous = hash;
+                        await copy.WriteAsync(codec.Serialize(events[i]), NpgsqlDbType.Jsonb, ct);
+                        await copy.WriteAsync(codec.TypeNameOf(events[i]), NpgsqlDbType.Varchar, ct);
+                        await copy.WriteAsync(codec.OccurredAt(events[i]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
+                        await copy.WriteAsync(MartenEventLog.DefaultTenant, NpgsqlDbType.Varchar, ct);
+                        await copy.WriteAsync(false, NpgsqlDbType.Boolean, ct);
+                        await WriteNullable(copy, metadata.CorrelationId, ct);
+                        await WriteNullable(copy, metadata.CausationId, ct);
+                        await WriteNullable(copy, metadata.Actor, ct);
+                        await copy.WriteAsync(headers, NpgsqlDbType.Jsonb, ct);
                         written++;
                     }
-                }
                 await copy.CompleteAsync(ct);
             }
             await tx.CommitAsync(ct);
@@ -149,12 +161,18 @@ public sealed class PostgresEventStore<TEvent>(
         return written;
     }
 
+    private static async Task WriteNullable(NpgsqlBinaryImporter copy, string? value, CancellationToken ct)
+    {
+        if (value is null) await copy.WriteNullAsync(ct);
+        else await copy.WriteAsync(value, NpgsqlDbType.Varchar, ct);
+    }
+
     /// <summary>A stream, oldest first, optionally cut at a version or a moment (inclusive).</summary>
     public async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadStreamAsync(
         string streamId, long? toVersion = null, DateTimeOffset? toTime = null, CancellationToken ct = default)
     {
         await using var cmd = dataSource.CreateCommand($"""
-            select {Columns} from events
+            select {Columns} from {From}
             where stream_id = $1 and version <= $2 and occurred_at <= $3
             order by version
             """);
@@ -181,7 +199,7 @@ public sealed class PostgresEventStore<TEvent>(
     {
         if (sequence <= 0) return LogPosition.Start;
         await using var cmd = dataSource.CreateCommand(
-            "select transaction_id from events where sequence <= $1 order by sequence desc limit 1");
+            $"select transaction_id from {MartenEventLog.Schema}.event_chain where seq_id <= $1 order by seq_id desc limit 1");
         cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = sequence });
         return await cmd.ExecuteScalarAsync(ct) is ulong txid ? new LogPosition(txid, sequence) : LogPosition.Start;
     }
@@ -196,7 +214,7 @@ public sealed class PostgresEventStore<TEvent>(
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         // Every transaction below the snapshot's xmin has ended, so nothing can still appear before the cut.
         var sql = $"""
-            select {Columns} from events
+            select {Columns} from {From}
             where (transaction_id, sequence) > ($1::xid8, $2)
               {(commitSafe ? "and transaction_id < pg_snapshot_xmin(pg_current_snapshot())" : "")}
             order by transaction_id, sequence
@@ -229,7 +247,7 @@ public sealed class PostgresEventStore<TEvent>(
     {
         await using var own = connection is null ? await dataSource.OpenConnectionAsync(ct) : null;
         await using var cmd = new NpgsqlCommand($"""
-            select {Columns} from events {(horizon is null ? "" : "where transaction_id < $1")} order by stream_id, version
+            select {Columns} from {From} {(horizon is null ? "" : "where transaction_id < $1")} order by stream_id, version
             """, connection ?? own);
         if (horizon is not null)
             cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = horizon.Value, NpgsqlDbType = NpgsqlDbType.Xid8 });
@@ -240,10 +258,13 @@ public sealed class PostgresEventStore<TEvent>(
     /// <summary>The events of transactions below <paramref name="horizon"/>: the size of what <see cref="StreamAllBelowAsync"/> yields.</summary>
     public async Task<long> CountBelowAsync(ulong horizon, CancellationToken ct = default)
     {
-        await using var cmd = dataSource.CreateCommand("select count(*) from events where transaction_id < $1");
+        await using var cmd = dataSource.CreateCommand($"select count(*) from {MartenEventLog.Schema}.event_chain where transaction_id < $1");
         cmd.Parameters.Add(new NpgsqlParameter<ulong> { TypedValue = horizon, NpgsqlDbType = NpgsqlDbType.Xid8 });
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
+
+    // The view of Sql/001_event_chain.sql: chained events only (Marten's tombstones have no chain row).
+    private const string From = $"{MartenEventLog.Schema}.events";
 
     private const string Columns =
         "sequence, stream_id, version, type, data::text, metadata::text, occurred_at, transaction_id, hash, previous_hash";
@@ -279,12 +300,5 @@ public sealed class PostgresEventStore<TEvent>(
             TransactionId: reader.GetFieldValue<ulong>(7),
             Hash: reader.GetFieldValue<byte[]>(8),
             PreviousHash: reader.IsDBNull(9) ? null : reader.GetFieldValue<byte[]>(9));
-    }
-
-    private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        command.Parameters.AddRange(parameters);
-        return command;
     }
 }

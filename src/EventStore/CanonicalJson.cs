@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Ledger.Projections;
+namespace Ledger.EventStore;
 
 /// <summary>JSON with object keys sorted and no whitespace: equal documents give equal text.</summary>
 public static class CanonicalJson

@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Events.Projections;
+using Marten.Services;
+using Marten.Storage;
+using Marten.Internal.Operations;
+using Npgsql;
+using Weasel.Core;
+using Weasel.Postgresql;
+using Weasel.Storage;
+
+namespace Ledger.EventStore;
+
+/// <summary>How Ledger configures Marten's event store: one place, shared by the host, the tools and the tests.</summary>
+public static class MartenEventLog
+{
+    /// <summary>Marten's schema: its tables (mt_events, mt_streams) and Ledger's event_chain beside them.</summary>
+    public const string Schema = "ledger";
+
+    public const string IdempotencyKeyHeader = "idempotencyKey";
+
+    /// <summary>The tenant Marten writes when there is no tenancy.</summary>
+    public const string DefaultTenant = "*DEFAULT*";
+
+    public static IReadOnlyList<Migration> Migrations { get; } = Migration.EmbeddedIn(typeof(MartenEventLog).Assembly, "event_chain");
+
+    /// <summary>
+    /// String stream keys, the event types under their stable names, metadata in Marten's columns, the events' own time
+    /// as Marten's timestamp, and <paramref name="projections"/> as one inline projection: their statements join the
+    /// append's batch and commit with it.
+    /// </summary>
+    public static void Configure<TEvent>(StoreOptions options, IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections)
+        where TEvent : class
+    {
+        options.DatabaseSchemaName = Schema;
+        options.Events.DatabaseSchemaName = Schema;
+        options.Events.StreamIdentity = StreamIdentity.AsString;
+        // Quick: the database assigns sequence numbers in one call per stream (no round trip to reserve them);
+        // WithServerTimestamps: the timestamp is the one the application gives (the event's own time), so a read
+        // "as of" a moment and a rebuild agree with the events.
+        options.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
+        options.Events.MetadataConfig.CorrelationIdEnabled = true;
+        options.Events.MetadataConfig.CausationIdEnabled = true;
+        options.Events.MetadataConfig.HeadersEnabled = true;
+        options.Events.MetadataConfig.UserNameEnabled = true;
+        foreach (var (type, name) in codec.EventTypes) options.Events.MapEventType(type, name);
+        options.UseSystemTextJsonForSerialization(configure: json =>
+        {
+            json.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+            json.DictionaryKeyPolicy = null; // a merchant's metadata keys are kept as sent
+            // The events' source-generated metadata first; reflection for whatever else Marten writes (headers).
+            if (codec.JsonResolver is { } resolver)
+                json.TypeInfoResolver = JsonTypeInfoResolver.Combine(resolver, json.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver());
+        });
+        options.Projections.Add(new InlineSql<TEvent>(codec, projections), ProjectionLifecycle.Inline);
+        options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+    }
+
+    /// <summary>Marten's schema first, then Ledger's additions to it (the chain needs mt_events to exist).</summary>
+    public static async Task ApplySchemaAsync(IDocumentStore store, NpgsqlDataSource dataSource, CancellationToken ct = default)
+    {
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await new SchemaMigrator(dataSource).MigrateAsync(Migrations, ct);
+    }
+
+    /// <summary>A store and its log over <paramref name="dataSource"/>, schema applied: for tools and tests that have no host.</summary>
+    public static async Task<EventLog<TEvent>> OpenAsync<TEvent>(
+        NpgsqlDataSource dataSource, IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections, CancellationToken ct = default)
+        where TEvent : class
+    {
+        var store = DocumentStore.For(options =>
+        {
+            options.Connection(dataSource);
+            Configure(options, codec, projections);
+        });
+        await ApplySchemaAsync(store, dataSource, ct);
+        return new EventLog<TEvent>(store, dataSource, codec);
+    }
+}
+
+/// <summary>
+/// Ledger's inline projections as one Marten inline projection. Each writes plain SQL (one definition of its rules,
+/// shared with the rebuild); here those statements are queued on Marten's unit of work, after the events.
+/// </summary>
+internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections) : IProjection
+    where TEvent : class
+{
+    public Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
+    {
+        var pending = new List<PendingEvent<TEvent>>(events.Count);
+        foreach (var e in events)
+            if (e.Data is TEvent data)
+                pending.Add(new PendingEvent<TEvent>(e.StreamKey!, e.Version, codec.TypeNameOf(data), data, codec.OccurredAt(data),
+                    new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName)));
+        if (pending.Count == 0) return Task.CompletedTask;
+        var batch = new NpgsqlBatch();
+        foreach (var projection in projections) projection.Project(pending, batch);
+        foreach (NpgsqlBatchCommand command in batch.BatchCommands) operations.QueueOperation(new SqlOperation(command));
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// One SQL statement written with <c>$n</c> parameters, as a Marten storage operation. Parameters keep the type
+/// their author gave them (jsonb, say); untyped ones are left for Npgsql to infer, as they would be on their own.
+/// </summary>
+internal sealed class SqlOperation(NpgsqlBatchCommand command) : Marten.Internal.Operations.IStorageOperation
+{
+    private static readonly ConcurrentDictionary<string, (string[] Text, int[] Parameters)> Parsed = new();
+
+    public void ConfigureCommand(Weasel.Postgresql.ICommandBuilder builder, IStorageSession session)
+    {
+        var (text, parameters) = Parsed.GetOrAdd(command.CommandText, Parse);
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            builder.Append(text[i]);
+            var source = command.Parameters[parameters[i]];
+            var inferred = new NpgsqlParameter { Value = source.Value }.NpgsqlDbType;
+            builder.AppendParameter(source.Value ?? DBNull.Value, source.NpgsqlDbType == inferred ? null : source.NpgsqlDbType);
+        }
+        builder.Append(text[^1]);
+    }
+
+    // "a $1 b $2" -> ["a ", " b ", ""] and [0, 1]
+    private static (string[], int[]) Parse(string sql)
+    {
+        var text = new List<string>();
+        var parameters = new List<int>();
+        var current = new StringBuilder();
+        for (var i = 0; i < sql.Length; i++)
+        {
+            if (sql[i] == '$' && i + 1 < sql.Length && char.IsAsciiDigit(sql[i + 1]))
+            {
+                var j = i + 1;
+                while (j < sql.Length && char.IsAsciiDigit(sql[j])) j++;
+                text.Add(current.ToString());
+                current.Clear();
+                parameters.Add(int.Parse(sql.AsSpan(i + 1, j - i - 1), provider: System.Globalization.CultureInfo.InvariantCulture) - 1);
+                i = j - 1;
+            }
+            else current.Append(sql[i]);
+        }
+        text.Add(current.ToString());
+        return (text.ToArray(), parameters.ToArray());
+    }
+
+    // A type Marten already knows, so it looks for no document storage to create for these statements.
+    public Type DocumentType => typeof(StorageFeatures);
+
+    public Task PostprocessAsync(DbDataReader reader, IList<Exception> exceptions, CancellationToken token) => Task.CompletedTask;
+
+    public OperationRole Role() => OperationRole.Other;
+}
