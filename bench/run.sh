@@ -19,9 +19,34 @@
 #   BENCH_CONNECTION_OPTIONS='No Reset On Close=true'  appended to the host's connection string, for experiments
 #   BENCH_PG_OPTIONS='-c log_min_duration_statement=0'  appended to the postgres command line, for experiments
 #   BENCH_HOST_ENV='NAME=value ...'                      extra environment for the host, for experiments
+#   BENCH_BASELINE=<git ref>  also build that ref in a temporary git worktree and run the same scenarios against it,
+#                             first, on a fresh cluster of its own (its host, seed tool and pgbench script; this
+#                             tree's load driver), then this tree; prints new/baseline per row (bench/compare.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
+# Where the host, the seed tool and the pgbench script come from: this tree, or a baseline's worktree.
+SRC_ROOT="${BENCH_SRC_ROOT:-$ROOT}"
+
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  ref="$(git rev-parse --verify "${BENCH_BASELINE}^{commit}")" || { echo "bench: BENCH_BASELINE=$BENCH_BASELINE is not a commit" >&2; exit 2; }
+  BASE_TREE="$(mktemp -d /tmp/ledger-bench-baseline.XXXXXX)"
+  remove_tree() { git worktree remove --force "$BASE_TREE" >/dev/null 2>&1 || rm -rf "$BASE_TREE"; git worktree prune; }
+  trap remove_tree EXIT
+  git worktree add --detach "$BASE_TREE" "$ref" >/dev/null
+  mkdir -p bench/results
+  stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+  base_out="bench/results/$stamp-baseline-$(git rev-parse --short "$ref").md"
+  new_out="bench/results/$stamp-new-$(git rev-parse --short HEAD).md"
+  echo "bench: baseline $(git rev-parse --short "$ref") ($(git log -1 --format=%s "$ref" | cut -c1-60)) in $BASE_TREE" >&2
+  BENCH_BASELINE= BENCH_SRC_ROOT="$BASE_TREE" BENCH_OUT="$base_out" "$ROOT/bench/run.sh"
+  echo "bench: this tree, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" >&2
+  BENCH_BASELINE= BENCH_OUT="$new_out" "$ROOT/bench/run.sh"
+  echo
+  python3 bench/compare.py "$base_out" "$new_out" "$(git rev-parse --short "$ref")" "$(git rev-parse --short HEAD)" \
+    | tee "bench/results/$stamp-compare.md"
+  exit 0
+fi
 
 BENCH_SECONDS="${BENCH_SECONDS:-20}"
 BENCH_WARMUP="${BENCH_WARMUP:-2}"
@@ -31,9 +56,9 @@ BENCH_MERCHANTS="${BENCH_MERCHANTS:-16}"
 BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild}"
 BENCH_REBUILD_EVENTS="${BENCH_REBUILD_EVENTS:-1000000}"
 PG_BIN="${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}"
-HOST_DIR="$ROOT/src/Host/bin/Release/net10.0"
+HOST_DIR="$SRC_ROOT/src/Host/bin/Release/net10.0"
 DRIVER="$ROOT/bench/Ledger.Bench/bin/Release/net10.0/Ledger.Bench.dll"
-SEED="$ROOT/bench/Ledger.Seed/bin/Release/net10.0/Ledger.Seed.dll"
+SEED="$SRC_ROOT/bench/Ledger.Seed/bin/Release/net10.0/Ledger.Seed.dll"
 DB=ledger
 
 export PGCONNECT_TIMEOUT=10
@@ -94,7 +119,7 @@ if is_root && ! id postgres >/dev/null 2>&1; then scripts/pg.sh ensure; fi
 
 log "building the host, the load driver and the seed tool (Release)..."
 build() { timeout --foreground -k 10 900 dotnet build "$1" -c Release -nologo -v quiet; }
-for project in src/Host bench/Ledger.Bench bench/Ledger.Seed; do
+for project in "$SRC_ROOT/src/Host" "$ROOT/bench/Ledger.Bench" "$SRC_ROOT/bench/Ledger.Seed"; do
   build "$project" >/dev/null || { build "$project" | tail -n 30; die "$project: build failed"; }
 done
 
@@ -173,11 +198,11 @@ the host, the load driver and PostgreSQL share the machine."
 nclients=$(tr ',' '\n' <<<"$BENCH_CLIENTS" | wc -l)
 LIMIT=$(( (3 * nclients + 6) * (BENCH_WARMUP + BENCH_SECONDS + 60) + 4200 ))
 mkdir -p bench/results
-OUT="bench/results/$(date -u +%Y%m%dT%H%M%SZ).md"
+OUT="${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ).md}"
 timeout --foreground -k 30 "$LIMIT" dotnet "$DRIVER" \
   --url "http://127.0.0.1:$HOST_PORT" --host-pid "$HOST_PID" --host-dll "$HOST_DIR/Ledger.Host.dll" \
   --pg-port "$PG_PORT" --pg-pid "$(head -n 1 "$WORK/data/postmaster.pid")" --database "$DB" --pgbench "$PG_BIN/pgbench" \
-  --pgbench-script "$ROOT/bench/pgbench/charge.sql" --seed-dll "$SEED" --connection-string "$CONN" \
+  --pgbench-script "$SRC_ROOT/bench/pgbench/charge.sql" --seed-dll "$SEED" --connection-string "$CONN" \
   --merchant-keys "$KEYS" --clients "$BENCH_CLIENTS" --focus-clients "$BENCH_FOCUS_CLIENTS" \
   --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --startup-ms "$STARTUP_MS" \
   --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$BENCH_SCENARIOS" --machine "$MACHINE" | tee "$OUT"

@@ -94,7 +94,10 @@ public sealed partial class RebuildHook(string hostDll, string seedDll, string c
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand("select count(*) from ledger.events", connection);
+        // v2 keeps the log in Marten's tables (the view ledger.events); a v1 baseline in its own events table.
+        await using var which = new NpgsqlCommand("select to_regclass('ledger.events') is not null", connection);
+        var table = (bool)(await which.ExecuteScalarAsync())! ? "ledger.events" : "events";
+        await using var cmd = new NpgsqlCommand($"select count(*) from {table}", connection);
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 }

@@ -28,6 +28,8 @@ public abstract record ExistingKey
     public sealed record InUse : ExistingKey;
     public sealed record Reused : ExistingKey;
     public sealed record Expired : ExistingKey;
+    /// <summary>No record at all: never used, or pruned. Nothing to forget before claiming it.</summary>
+    public sealed record Free : ExistingKey;
     /// <summary>The owner's lease ran out; this caller now owns the key and must finish the work.</summary>
     public sealed record TakenOver(string ResourceId) : ExistingKey;
 }
@@ -133,9 +135,16 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     {
         // A read (and at most a conditional take-over): safe to repeat on a transient error, like the store's reads.
         var existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
-        if (existing is not ExistingKey.Expired) return existing;
-        await ForgetIfExpiredAsync(scope, ct);
-        return null;
+        switch (existing)
+        {
+            case ExistingKey.Free:
+                return null; // the usual case for a new request: no delete to send
+            case ExistingKey.Expired:
+                await ForgetIfExpiredAsync(scope, ct);
+                return null;
+            default:
+                return existing;
+        }
     }
 
     /// <summary>What to do about a key someone already claimed.</summary>
@@ -155,7 +164,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         {
             Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key);
             await using var reader = await cmd.ExecuteReaderAsync(ct);
-            if (!await reader.ReadAsync(ct)) return new ExistingKey.Expired(); // never used, or pruned
+            if (!await reader.ReadAsync(ct)) return new ExistingKey.Free(); // never used, or pruned
             var storedFingerprint = reader.GetFieldValue<byte[]>(0);
             var expiresAt = reader.GetFieldValue<DateTimeOffset>(6);
             if (expiresAt <= now) return new ExistingKey.Expired();

@@ -77,7 +77,7 @@ public static class RefundPayment
                         return new StoredResponseResult(done.Response, replayed: true);
                     case ExistingKey.Reused:
                         throw RequestPayment.KeyReused();
-                    case ExistingKey.Expired when attempt < MaxAttempts:
+                    case ExistingKey.Expired or ExistingKey.Free when attempt < MaxAttempts:
                         await idempotency.ForgetIfExpiredAsync(scope, ct); // past retention a key counts as new
                         continue;
                     default:
