@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Same-run comparison of two `make bench` reports (bench/run.sh with BENCH_BASELINE=<ref>).
 
-usage: bench/compare.py BASELINE.md NEW.md [LABEL_BASELINE LABEL_NEW]
+usage: bench/compare.py BASELINE.md[,BASELINE2.md] NEW.md[,NEW2.md] [LABEL_BASELINE LABEL_NEW]
 
-Prints one markdown table, new/baseline per row (throughput of every scenario and concurrency both reports
-have), then issue 12's targets: charge, replay and reads >= 90% of the baseline at the focus concurrency,
+Several reports per side (comma-separated: the rounds of an ABBA run) are averaged row by row. Prints one
+markdown table, new/baseline per row (throughput of every scenario and concurrency both sides have), then
+issue 12's targets: charge, replay and reads >= 90% of the baseline at the focus concurrency,
 rebuild >= 50,000 events/s, host peak RSS < 300 MB, no errors, start-up to ready < 3 s.
 """
 import re
@@ -22,8 +23,29 @@ def rows(path):
         if header is None:
             header = cells
             continue
-        table[(cells[0], cells[1])] = dict(zip(header, cells))
+        key = (cells[0], cells[1])
+        while key in table:  # the paired runs repeat a scenario name: number the repeats
+            key = (key[0] + " (again)", key[1])
+        table[key] = dict(zip(header, cells))
     return table
+
+
+def averaged(paths):
+    """The rows of several reports of one side, req/s and p99 averaged; errors summed."""
+    tables = [rows(p) for p in paths]
+    merged = {}
+    for key in tables[0]:
+        present = [t[key] for t in tables if key in t]
+        row = dict(present[0])
+        for column in ("req/s", "p99 ms"):
+            values = [number(r.get(column)) for r in present]
+            values = [v for v in values if v is not None]
+            if values:
+                row[column] = f"{sum(values) / len(values):.0f}" if column == "req/s" else f"{sum(values) / len(values):.1f}"
+        row["errors"] = str(sum(int(number(r.get("errors")) or 0) for r in present))
+        row["runs"] = "/".join(r["req/s"] for r in present)
+        merged[key] = row
+    return merged
 
 
 def target_line(path, prefix):
@@ -42,14 +64,17 @@ def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
-    base_path, new_path = argv[1], argv[2]
+    base_paths, new_paths = argv[1].split(","), argv[2].split(",")
+    new_path = new_paths[0]
     base_label = argv[3] if len(argv) > 3 else "baseline"
     new_label = argv[4] if len(argv) > 4 else "new"
-    base, new = rows(base_path), rows(new_path)
+    base, new = averaged(base_paths), averaged(new_paths)
 
-    print(f"new = {new_label}, baseline = {base_label}; same machine, one after the other in one `make bench` run.")
+    order = "baseline, new, new, baseline" if len(base_paths) > 1 and len(new_paths) > 1 else "baseline then new"
+    print(f"new = {new_label}, baseline = {base_label}; same machine, one `make bench` run ({order}); "
+          f"req/s and p99 are the mean of {len(new_paths)} run(s) per side, each run's req/s in the last column.")
     print()
-    header = ["scenario", "clients", "baseline req/s", "new req/s", "new/baseline", "baseline p99 ms", "new p99 ms", "new errors"]
+    header = ["scenario", "clients", "baseline req/s", "new req/s", "new/baseline", "baseline p99 ms", "new p99 ms", "new errors", "runs (baseline; new)"]
     out = [header]
     for key, r in new.items():
         b = base.get(key)
@@ -57,7 +82,8 @@ def main(argv):
             continue
         nb, nn = number(b["req/s"]), number(r["req/s"])
         ratio = f"{100 * nn / nb:.0f}%" if nb and nn is not None else "-"
-        out.append([key[0], key[1], b["req/s"], r["req/s"], ratio, b.get("p99 ms", "-"), r.get("p99 ms", "-"), r.get("errors", "-")])
+        out.append([key[0], key[1], b["req/s"], r["req/s"], ratio, b.get("p99 ms", "-"), r.get("p99 ms", "-"), r.get("errors", "-"),
+                    f"{b['runs']}; {r['runs']}"])
     widths = [max(len(row[i]) for row in out) for i in range(len(header))]
     fmt = lambda row: "| " + " | ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)) + " |"
     print(fmt(out[0]))

@@ -20,8 +20,10 @@
 #   BENCH_PG_OPTIONS='-c log_min_duration_statement=0'  appended to the postgres command line, for experiments
 #   BENCH_HOST_ENV='NAME=value ...'                      extra environment for the host, for experiments
 #   BENCH_BASELINE=<git ref>  also build that ref in a temporary git worktree and run the same scenarios against it,
-#                             first, on a fresh cluster of its own (its host, seed tool and pgbench script; this
-#                             tree's load driver), then this tree; prints new/baseline per row (bench/compare.py)
+#                             each run on a fresh cluster of its own (its host, seed tool and pgbench script; this
+#                             tree's load driver), in ABBA order (baseline, this tree, this tree, baseline) so a drift
+#                             of the machine cancels out; prints new/baseline per row (bench/compare.py)
+#   BENCH_ROUNDS=2            rounds of the ABBA order (1: baseline then this tree); rebuild runs in the first round only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -36,15 +38,31 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   git worktree add --detach "$BASE_TREE" "$ref" >/dev/null
   mkdir -p bench/results
   stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-  base_out="bench/results/$stamp-baseline-$(git rev-parse --short "$ref").md"
-  new_out="bench/results/$stamp-new-$(git rev-parse --short HEAD).md"
+  rounds="${BENCH_ROUNDS:-2}"
+  [[ "$rounds" =~ ^[12]$ ]] || { echo "bench: BENCH_ROUNDS must be 1 or 2" >&2; exit 2; }
+  scenarios="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild}"
+  later="$(tr ',' '\n' <<<"$scenarios" | grep -vx rebuild | paste -sd, -)"
   echo "bench: baseline $(git rev-parse --short "$ref") ($(git log -1 --format=%s "$ref" | cut -c1-60)) in $BASE_TREE" >&2
-  BENCH_BASELINE= BENCH_SRC_ROOT="$BASE_TREE" BENCH_OUT="$base_out" "$ROOT/bench/run.sh"
   echo "bench: this tree, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" >&2
-  BENCH_BASELINE= BENCH_OUT="$new_out" "$ROOT/bench/run.sh"
+  base_outs=(); new_outs=()
+  run_side() { # side round scenarios
+    local out="bench/results/$stamp-$1-$2.md"
+    echo "bench: round $2, $1" >&2
+    if [ "$1" = baseline ]; then
+      BENCH_BASELINE= BENCH_SRC_ROOT="$BASE_TREE" BENCH_OUT="$out" BENCH_SCENARIOS="$3" "$ROOT/bench/run.sh"; base_outs+=("$out")
+    else
+      BENCH_BASELINE= BENCH_OUT="$out" BENCH_SCENARIOS="$3" "$ROOT/bench/run.sh"; new_outs+=("$out")
+    fi
+  }
+  run_side baseline 1 "$scenarios"
+  run_side new 1 "$scenarios"
+  if [ "$rounds" = 2 ] && [ -n "$later" ]; then
+    run_side new 2 "$later"
+    run_side baseline 2 "$later"
+  fi
   echo
-  python3 bench/compare.py "$base_out" "$new_out" "$(git rev-parse --short "$ref")" "$(git rev-parse --short HEAD)" \
-    | tee "bench/results/$stamp-compare.md"
+  python3 bench/compare.py "$(IFS=,; echo "${base_outs[*]}")" "$(IFS=,; echo "${new_outs[*]}")" \
+    "$(git rev-parse --short "$ref")" "$(git rev-parse --short HEAD)" | tee "bench/results/$stamp-compare.md"
   exit 0
 fi
 

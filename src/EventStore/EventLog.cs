@@ -32,7 +32,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         long expectedVersion,
         IReadOnlyList<TEvent> events,
         EventMetadata metadata,
-        Action<NpgsqlBatch>? sideRecords = null,
+        Action<ICollection<NpgsqlBatchCommand>>? sideRecords = null,
         CancellationToken ct = default,
         NpgsqlTransaction? transaction = null)
     {
@@ -43,9 +43,9 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         var action = Stage(session, streamId, expectedVersion, events, metadata);
         if (sideRecords is not null)
         {
-            var batch = new NpgsqlBatch();
-            sideRecords(batch);
-            foreach (NpgsqlBatchCommand command in batch.BatchCommands) session.QueueOperation(new SqlOperation(command));
+            var commands = new List<NpgsqlBatchCommand>(1);
+            sideRecords(commands);
+            foreach (var command in commands) session.QueueOperation(new SqlOperation(command));
         }
         try
         {

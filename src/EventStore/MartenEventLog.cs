@@ -100,9 +100,9 @@ internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList
                 pending.Add(new PendingEvent<TEvent>(e.StreamKey!, e.Version, codec.TypeNameOf(data), data, codec.OccurredAt(data),
                     new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName)));
         if (pending.Count == 0) return Task.CompletedTask;
-        var batch = new NpgsqlBatch();
-        foreach (var projection in projections) projection.Project(pending, batch);
-        foreach (NpgsqlBatchCommand command in batch.BatchCommands) operations.QueueOperation(new SqlOperation(command));
+        var commands = new List<NpgsqlBatchCommand>(8);
+        foreach (var projection in projections) projection.Project(pending, commands);
+        foreach (var command in commands) operations.QueueOperation(new SqlOperation(command));
         return Task.CompletedTask;
     }
 }
@@ -113,23 +113,24 @@ internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList
 /// </summary>
 internal sealed class SqlOperation(NpgsqlBatchCommand command) : Marten.Internal.Operations.IStorageOperation
 {
-    private static readonly ConcurrentDictionary<string, (string[] Text, int[] Parameters)> Parsed = new();
+    // Per statement text: its pieces, which parameter each $n is, and the type its author gave each (or null).
+    // A statement's text comes from one place in the code, which types its parameters the same way every time,
+    // so the (costly) question "was this type given or inferred?" is asked once per text.
+    private static readonly ConcurrentDictionary<string, (string[] Text, int[] Parameters, NpgsqlTypes.NpgsqlDbType?[] Types)> Parsed = new();
 
     public void ConfigureCommand(Weasel.Postgresql.ICommandBuilder builder, IStorageSession session)
     {
-        var (text, parameters) = Parsed.GetOrAdd(command.CommandText, Parse);
+        var (text, parameters, types) = Parsed.GetOrAdd(command.CommandText, static (sql, c) => Parse(sql, c), command);
         for (var i = 0; i < parameters.Length; i++)
         {
             builder.Append(text[i]);
-            var source = command.Parameters[parameters[i]];
-            var inferred = new NpgsqlParameter { Value = source.Value }.NpgsqlDbType;
-            builder.AppendParameter(source.Value ?? DBNull.Value, source.NpgsqlDbType == inferred ? null : source.NpgsqlDbType);
+            builder.AppendParameter(command.Parameters[parameters[i]].Value ?? DBNull.Value, types[parameters[i]]);
         }
         builder.Append(text[^1]);
     }
 
     // "a $1 b $2" -> ["a ", " b ", ""] and [0, 1]
-    private static (string[], int[]) Parse(string sql)
+    private static (string[], int[], NpgsqlTypes.NpgsqlDbType?[]) Parse(string sql, NpgsqlBatchCommand first)
     {
         var text = new List<string>();
         var parameters = new List<int>();
@@ -148,7 +149,9 @@ internal sealed class SqlOperation(NpgsqlBatchCommand command) : Marten.Internal
             else current.Append(sql[i]);
         }
         text.Add(current.ToString());
-        return (text.ToArray(), parameters.ToArray());
+        var types = first.Parameters.Select(p =>
+            p.NpgsqlDbType == new NpgsqlParameter { Value = p.Value }.NpgsqlDbType ? (NpgsqlTypes.NpgsqlDbType?)null : p.NpgsqlDbType).ToArray();
+        return (text.ToArray(), parameters.ToArray(), types);
     }
 
     // A type Marten already knows, so it looks for no document storage to create for these statements.

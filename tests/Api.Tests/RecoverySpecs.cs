@@ -92,7 +92,7 @@ public sealed class RecoverySpecs(LedgerApp app) : IClassFixture<LedgerApp>
             paymentId, "acme", body["orderId"]!.GetValue<string>(), 1250, "USD", card, "2 coffees", new Dictionary<string, string> { ["table"] = "7" }, now), null);
         var scope = new IdempotencyScope("acme", "POST /v1/payments", key);
         await store.AppendAsync(paymentId, 0, events, new EventMetadata("corr", "test", key, "merchant:acme"),
-            batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)));
+            commands => commands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)));
         if (gatewayCharged)
             await app.Database.ExecuteAsync("""
                 with claimed as (insert into gateway_simulator_keys (gateway_key) values ($1))

@@ -154,7 +154,7 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
     public async Task Inline_projections_and_side_records_commit_with_the_append()
     {
         var stream = NewStream();
-        await Store.AppendAsync(stream, 0, [Thing.At("a", 1), Thing.At("b", 2)], Meta, batch => batch.BatchCommands.Add(SideRecord(stream)));
+        await Store.AppendAsync(stream, 0, [Thing.At("a", 1), Thing.At("b", 2)], Meta, commands => commands.Add(SideRecord(stream)));
 
         (await db.Database.ScalarAsync<long>("select count(*) from seen where stream_id = $1", stream)).ShouldBe(2);
         (await db.Database.ScalarAsync<long>("select count(*) from side_records where key = $1", stream)).ShouldBe(1);
@@ -167,7 +167,7 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         await Store.AppendAsync(stream, 0, [Thing.At("a", 1)], Meta);
 
         await Should.ThrowAsync<ConcurrencyException>(() =>
-            Store.AppendAsync(stream, 0, [Thing.At("b", 2)], Meta, batch => batch.BatchCommands.Add(SideRecord(stream))));
+            Store.AppendAsync(stream, 0, [Thing.At("b", 2)], Meta, commands => commands.Add(SideRecord(stream))));
 
         (await db.Database.ScalarAsync<long>("select count(*) from seen where stream_id = $1", stream)).ShouldBe(1);
         (await db.Database.ScalarAsync<long>("select count(*) from side_records where key = $1", stream)).ShouldBe(0);
@@ -180,7 +180,7 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         await db.Database.ExecuteAsync("insert into side_records (key) values ($1)", stream);
 
         var failure = await Should.ThrowAsync<PostgresException>(() =>
-            Store.AppendAsync(stream, 0, [Thing.At("a", 1)], Meta, batch => batch.BatchCommands.Add(SideRecord(stream))));
+            Store.AppendAsync(stream, 0, [Thing.At("a", 1)], Meta, commands => commands.Add(SideRecord(stream))));
 
         failure.SqlState.ShouldBe(PostgresErrorCodes.UniqueViolation);
         (await Store.ReadStreamAsync(stream)).ShouldBeEmpty();

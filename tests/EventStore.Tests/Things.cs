@@ -22,7 +22,7 @@ public sealed class SeenProjection : IInlineProjection<ThingHappened>
     public const string Schema = "create table if not exists seen (stream_id text, version bigint, what text, primary key (stream_id, version))";
     public string Name => "seen";
 
-    public void Project(IReadOnlyList<PendingEvent<ThingHappened>> events, Npgsql.NpgsqlBatch batch)
+    public void Project(IReadOnlyList<PendingEvent<ThingHappened>> events, ICollection<Npgsql.NpgsqlBatchCommand> commands)
     {
         foreach (var e in events)
         {
@@ -30,7 +30,7 @@ public sealed class SeenProjection : IInlineProjection<ThingHappened>
             cmd.Parameters.Add(new() { Value = e.StreamId });
             cmd.Parameters.Add(new() { Value = e.Version });
             cmd.Parameters.Add(new() { Value = e.Data.What });
-            batch.BatchCommands.Add(cmd);
+            commands.Add(cmd);
         }
     }
 }

@@ -89,7 +89,7 @@ public sealed class ProjectionSpecs : IAsyncLifetime
         for (var upTo = 1; upTo <= pending.Count; upTo++)
         {
             await using var batch = _ds.CreateBatch();
-            foreach (var projection in ReadModel.InlineProjections()) projection.Project(pending[..upTo], batch);
+            foreach (var projection in ReadModel.InlineProjections()) projection.Project(pending[..upTo], batch.BatchCommands);
             await batch.ExecuteNonQueryAsync();
         }
 

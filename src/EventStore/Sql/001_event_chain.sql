@@ -5,15 +5,14 @@
 -- mt_events) is chained the same way. docs/decisions/0009 has the reasons.
 
 create table if not exists ledger.event_chain (
+    -- The event (mt_events.seq_id). Its stream and version are mt_events': not repeated here, so a chain row
+    -- costs one heap tuple and two index entries.
     seq_id         bigint primary key,
-    stream_id      text not null,
-    version        bigint not null,
     -- The writing transaction. Readers of the global log order by (transaction_id, seq_id) and stop at the
     -- oldest transaction still in flight, so a late commit with a low sequence is never skipped.
     transaction_id xid8 not null default pg_current_xact_id(),
     previous_hash  bytea,
-    hash           bytea not null,
-    constraint event_chain_stream_version unique (stream_id, version)
+    hash           bytea not null
 );
 
 create index if not exists event_chain_commit_order on ledger.event_chain (transaction_id, seq_id);
@@ -43,14 +42,16 @@ declare
     v_prev bytea;
 begin
     if new.version > 1 then
-        select hash into v_prev from ledger.event_chain where stream_id = new.stream_id and version = new.version - 1;
+        -- The previous event by Marten's unique (stream_id, version) index, then its chain row by seq_id.
+        select c.hash into v_prev from ledger.mt_events e join ledger.event_chain c on c.seq_id = e.seq_id
+        where e.stream_id = new.stream_id and e.version = new.version - 1;
         if not found then
             raise exception 'stream % has no event % to chain event % to', new.stream_id, new.version - 1, new.version
                 using errcode = 'LDG03';
         end if;
     end if;
-    insert into ledger.event_chain (seq_id, stream_id, version, previous_hash, hash)
-    values (new.seq_id, new.stream_id, new.version, v_prev, sha256(coalesce(v_prev, ''::bytea) || convert_to(
+    insert into ledger.event_chain (seq_id, previous_hash, hash)
+    values (new.seq_id, v_prev, sha256(coalesce(v_prev, ''::bytea) || convert_to(
         ledger.event_canonical(new.stream_id, new.version, new.type, new.timestamp, new.data,
             ledger.event_metadata(new.correlation_id, new.causation_id, new.user_name, new.headers)), 'UTF8')));
     return null;

@@ -65,7 +65,7 @@ public static class RefundPayment
             try
             {
                 await store.AppendAsync(id, state.Version, events, metadata,
-                    batch => batch.BatchCommands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
+                    commands => commands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
                 if (events.Length > 0) meter.Refunded();
                 return new StoredResponseResult(response, replayed: false);
             }

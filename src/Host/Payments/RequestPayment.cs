@@ -82,7 +82,7 @@ public static class RequestPayment
             try
             {
                 await store.AppendAsync(paymentId, 0, requested, metadata,
-                    batch => batch.BatchCommands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
+                    commands => commands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
                 meter.PaymentCreated();
             }
             catch (PostgresException e) when (Idempotency.IsClaimConflict(e))

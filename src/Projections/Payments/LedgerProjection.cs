@@ -33,7 +33,7 @@ public sealed class LedgerProjection : IInlineProjection<PaymentEvent>
             credits = ledger_balances.credits + excluded.credits
         """;
 
-    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, NpgsqlBatch batch)
+    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, ICollection<NpgsqlBatchCommand> commands)
     {
         foreach (var e in events)
         {
@@ -44,7 +44,7 @@ public sealed class LedgerProjection : IInlineProjection<PaymentEvent>
                 _ => default,
             };
             if (posting.Debit is null) continue;
-            batch.BatchCommands.Add(Command(Post, e.StreamId, e.Version, posting.Debit, posting.Credit, posting.Currency,
+            commands.Add(Command(Post, e.StreamId, e.Version, posting.Debit, posting.Credit, posting.Currency,
                 posting.Amount, e.Data.At.UtcDateTime, Stripes.Of(e.StreamId)));
         }
     }

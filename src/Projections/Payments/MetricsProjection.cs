@@ -37,7 +37,7 @@ public sealed class MetricsProjection : IInlineProjection<PaymentEvent>
         on conflict (merchant_id, currency, day, code, stripe) do update set count = metrics_failures.count + 1
         """;
 
-    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, NpgsqlBatch batch)
+    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, ICollection<NpgsqlBatchCommand> commands)
     {
         foreach (var e in events)
         {
@@ -49,7 +49,7 @@ public sealed class MetricsProjection : IInlineProjection<PaymentEvent>
                 PaymentRefunded r => (r.MerchantId, r.Currency, 0, 0, 0, 1, 0L, r.Amount, null),
                 _ => throw new ArgumentOutOfRangeException(nameof(events), e.Type, "Not a payment event."),
             };
-            batch.BatchCommands.Add(Command(Count,
+            commands.Add(Command(Count,
                 e.StreamId, e.Version, merchant, currency, DateOnly.FromDateTime(e.Data.At.UtcDateTime), Stripes.Of(e.StreamId),
                 (long)created, (long)succeeded, (long)failed, (long)refunds, gross, refunded,
                 new NpgsqlParameter { Value = (object?)code ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }));

@@ -12,10 +12,10 @@ public sealed class PaymentViewProjection : IInlineProjection<PaymentEvent>
 {
     public string Name => "payment_views";
 
-    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, NpgsqlBatch batch)
+    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, ICollection<NpgsqlBatchCommand> commands)
     {
         foreach (var e in events)
-            batch.BatchCommands.Add(e.Data switch
+            commands.Add(e.Data switch
             {
                 PaymentRequested r => Command("""
                     insert into payment_views (id, merchant_id, order_id, amount, currency, status, card_brand, card_last4,
@@ -45,7 +45,7 @@ public sealed class PaymentViewProjection : IInlineProjection<PaymentEvent>
             });
         foreach (var e in events)
             if (e.Data is PaymentRefunded r)
-                batch.BatchCommands.Add(Command("""
+                commands.Add(Command("""
                     insert into refund_views (id, payment_id, merchant_id, amount, reason, created_at, version)
                     values ($1, $2, $3, $4, $5, $6, $7)
                     on conflict (id) do nothing

@@ -11,36 +11,36 @@ public sealed class ReceiptProjection : IInlineProjection<PaymentEvent>
 {
     public string Name => "receipts";
 
-    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, NpgsqlBatch batch)
+    public void Project(IReadOnlyList<PendingEvent<PaymentEvent>> events, ICollection<NpgsqlBatchCommand> commands)
     {
         foreach (var e in events)
         {
             switch (e.Data)
             {
                 case PaymentRequested r:
-                    batch.BatchCommands.Add(Command("""
+                    commands.Add(Command("""
                         insert into receipts (payment_id, merchant_id, order_id, currency, card_brand, card_last4, version)
                         values ($1, $2, $3, $4, $5, $6, $7)
                         on conflict (payment_id) do nothing
                         """, r.PaymentId, r.MerchantId, r.OrderId, r.Currency, r.Card.Brand, r.Card.Last4, e.Version));
                     break;
                 case PaymentCharged c:
-                    batch.BatchCommands.Add(Command("""
+                    commands.Add(Command("""
                         update receipts set receipt_number = $2, issued_at = $3, total_charged = $4, version = $5
                         where payment_id = $1 and version = $5 - 1
                         """, c.PaymentId, c.ReceiptNumber, c.At.UtcDateTime, c.Amount, e.Version));
-                    batch.BatchCommands.Add(Line(c.PaymentId, e.Version, "charge", c.Amount, c.At, c.GatewayReference));
+                    commands.Add(Line(c.PaymentId, e.Version, "charge", c.Amount, c.At, c.GatewayReference));
                     break;
                 case PaymentFailed f:
-                    batch.BatchCommands.Add(Command(
+                    commands.Add(Command(
                         "update receipts set version = $2 where payment_id = $1 and version = $2 - 1", f.PaymentId, e.Version));
                     break;
                 case PaymentRefunded r:
-                    batch.BatchCommands.Add(Command("""
+                    commands.Add(Command("""
                         update receipts set total_refunded = total_refunded + $2, version = $3
                         where payment_id = $1 and version = $3 - 1
                         """, r.PaymentId, r.Amount, e.Version));
-                    batch.BatchCommands.Add(Line(r.PaymentId, e.Version, "refund", r.Amount, r.At, r.RefundId));
+                    commands.Add(Line(r.PaymentId, e.Version, "refund", r.Amount, r.At, r.RefundId));
                     break;
             }
         }

@@ -157,7 +157,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         var connection = locked ?? own!;
         await using var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(new NpgsqlBatchCommand($"select set_config('search_path', '{Schema}, public', true)"));
-        foreach (var projection in inline) projection.Project(pending, batch);
+        foreach (var projection in inline) projection.Project(pending, batch.BatchCommands);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("select set_config('search_path', 'public', true)"));
         await batch.ExecuteNonQueryAsync(ct);
     }
