@@ -197,6 +197,31 @@ public sealed class EditedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 }
 
+public sealed class UnchainedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task An_event_written_around_the_chain_trigger_fails_audit_verify_naming_it()
+    {
+        var id = (await (await app.Client(LedgerApp.Acme).Charge()).Json()).Str("id");
+        (await Cli.Run(app, "audit", "verify")).ExitCode.ShouldBe(ExitCodes.Ok);
+
+        // An insider writes straight into Marten's table with the chain trigger off: the event has no chain row, so
+        // no reader of the log (and no fold) sees it. The audit must.
+        await app.Database.ExecuteAsync("alter table ledger.mt_events disable trigger mt_events_chain");
+        await app.Database.ExecuteAsync("""
+            insert into ledger.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, is_archived)
+            select nextval('ledger.mt_events_sequence'), gen_random_uuid(), stream_id, 3, data, 'payment_refunded', now(), tenant_id, false
+            from ledger.mt_events where stream_id = $1 and version = 2
+            """, id);
+        await app.Database.ExecuteAsync("alter table ledger.mt_events enable trigger mt_events_chain");
+
+        var (exit, output) = await Cli.Run(app, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"stream {id} version 3: the event has no chain row");
+    }
+}
+
 public sealed class DeletedEventSpecs(LedgerApp app) : IClassFixture<LedgerApp>
 {
     [Fact]

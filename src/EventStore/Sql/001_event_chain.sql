@@ -37,23 +37,24 @@ $$;
 
 -- Chains each new event to its stream's previous one. Marten's append holds the stream's row (or its unique
 -- (stream_id, version) index entry) until commit, so the previous event is always committed and visible here.
+-- One statement (the look-up inside the insert): each statement a trigger runs costs as much as its work here.
 create or replace function ledger.chain_event() returns trigger language plpgsql as $$
 declare
     v_prev bytea;
 begin
-    if new.version > 1 then
-        -- The previous event by Marten's unique (stream_id, version) index, then its chain row by seq_id.
-        select c.hash into v_prev from ledger.mt_events e join ledger.event_chain c on c.seq_id = e.seq_id
-        where e.stream_id = new.stream_id and e.version = new.version - 1;
-        if not found then
-            raise exception 'stream % has no event % to chain event % to', new.stream_id, new.version - 1, new.version
-                using errcode = 'LDG03';
-        end if;
-    end if;
     insert into ledger.event_chain (seq_id, previous_hash, hash)
-    values (new.seq_id, v_prev, sha256(coalesce(v_prev, ''::bytea) || convert_to(
+    select new.seq_id, p.hash, sha256(coalesce(p.hash, ''::bytea) || convert_to(
         ledger.event_canonical(new.stream_id, new.version, new.type, new.timestamp, new.data,
-            ledger.event_metadata(new.correlation_id, new.causation_id, new.user_name, new.headers)), 'UTF8')));
+            ledger.event_metadata(new.correlation_id, new.causation_id, new.user_name, new.headers)), 'UTF8'))
+    -- The previous event by Marten's unique (stream_id, version) index, then its chain row by seq_id.
+    from (select case when new.version > 1 then (
+            select c.hash from ledger.mt_events e join ledger.event_chain c on c.seq_id = e.seq_id
+            where e.stream_id = new.stream_id and e.version = new.version - 1) end as hash) p
+    returning previous_hash into v_prev;
+    if new.version > 1 and v_prev is null then
+        raise exception 'stream % has no event % to chain event % to', new.stream_id, new.version - 1, new.version
+            using errcode = 'LDG03';
+    end if;
     return null;
 end
 $$;
