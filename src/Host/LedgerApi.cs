@@ -13,14 +13,28 @@ public static class LedgerApi
     public static WebApplication Build(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Serilog.AspNetCore: Serilog is the logger, and writes one line per request (below). Providers added after
+        // this (a test's log capture) are fed by Serilog too.
         builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(CreateLogger(builder.Configuration, builder.Environment), dispose: true);
+        // preserveStaticLogger: each host has a logger of its own, never the process-wide Log.Logger (tests run several hosts).
+        builder.Services.AddSerilog((_, logger) => ConfigureLogger(logger, builder.Configuration, builder.Environment),
+            preserveStaticLogger: true, writeToProviders: true);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
         builder.Services.AddLedger(builder.Configuration);
 
         var app = builder.Build();
         app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
         app.UseCorrelationIds();
+        // One line per request, with the correlation id pushed above: method, path (never a query string, which
+        // could carry anything), status and time. Headers (the API key) are not logged.
+        app.UseSerilogRequestLogging(options =>
+        {
+            options.Logger = app.Services.GetRequiredService<Serilog.ILogger>(); // this host's, not the static one
+            options.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
+            options.GetLevel = (http, _, error) => error is not null || http.Response.StatusCode >= 500
+                ? Serilog.Events.LogEventLevel.Error
+                : Serilog.Events.LogEventLevel.Information;
+        });
         app.UseProblemAnswers();
         // What routing answers itself (no such path, wrong method) is problem+json too.
         app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch
@@ -50,15 +64,16 @@ public static class LedgerApi
     }
 
     /// <summary>JSON lines in production, readable text in development. Card data and keys never reach a log call.</summary>
-    private static Serilog.ILogger CreateLogger(IConfiguration configuration, IHostEnvironment environment)
+    private static void ConfigureLogger(LoggerConfiguration logger, IConfiguration configuration, IHostEnvironment environment)
     {
-        var logger = new LoggerConfiguration()
+        logger
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft.AspNetCore", Serilog.Events.LogEventLevel.Warning)
             .ReadFrom.Configuration(configuration)
             .Enrich.FromLogContext();
-        return environment.IsDevelopment()
-            ? logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}").CreateLogger()
-            : logger.WriteTo.Console(new JsonFormatter(renderMessage: true)).CreateLogger();
+        if (environment.IsDevelopment())
+            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        else
+            logger.WriteTo.Console(new JsonFormatter(renderMessage: true));
     }
 }

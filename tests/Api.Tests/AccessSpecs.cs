@@ -151,6 +151,24 @@ public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 }
 
+public sealed class RequestLogSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task Each_request_is_logged_once_with_method_path_status_and_correlation_id_but_no_key()
+    {
+        var response = await app.Client(LedgerApp.Acme).GetAsync("/v1/payments/pay_not_here?cursor=sk_in_a_query");
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound);
+        var correlationId = response.Headers.GetValues("X-Correlation-Id").Single();
+
+        var lines = app.Logs.Lines.Where(l => l.Contains("RequestLoggingMiddleware") && l.Contains(correlationId)).ToList();
+
+        lines.Count.ShouldBe(1, app.Logs.All);
+        lines[0].ShouldContain("HTTP GET /v1/payments/pay_not_here responded 404");
+        lines[0].ShouldNotContain(LedgerApp.Acme);
+        lines[0].ShouldNotContain("sk_in_a_query"); // the path is logged, never the query string
+    }
+}
+
 public sealed class MisconfiguredKeySpecs
 {
     [Fact]
