@@ -119,7 +119,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
                 {
                     await copy.StartRowAsync(ct);
                     await copy.WriteAsync(id, NpgsqlDbType.Varchar, ct);
-                    await copy.WriteAsync(codec.StreamType, NpgsqlDbType.Varchar, ct);
+                    await copy.WriteNullAsync(ct); // as Marten's StartStream without an aggregate type writes it
                     await copy.WriteAsync((long)events.Count, NpgsqlDbType.Bigint, ct);
                     await copy.WriteAsync(codec.OccurredAt(events[^1]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
                     await copy.WriteAsync(codec.OccurredAt(events[0]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);

@@ -61,6 +61,8 @@ public static class MartenEventLog
         });
         options.Projections.Add(new InlineSql<TEvent>(codec, projections), ProjectionLifecycle.Inline);
         options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+        // Its default logger would write each statement of a failed commit with its parameter values.
+        options.Logger(new QuietMartenLogger());
     }
 
     /// <summary>Marten's schema first, then Ledger's additions to it (the chain needs mt_events to exist).</summary>
@@ -160,4 +162,23 @@ internal sealed class SqlOperation(NpgsqlBatchCommand command) : Marten.Internal
     public Task PostprocessAsync(DbDataReader reader, IList<Exception> exceptions, CancellationToken token) => Task.CompletedTask;
 
     public OperationRole Role() => OperationRole.Other;
+}
+
+/// <summary>
+/// Marten's logging, switched off. Its default logger writes each statement of a failed commit with every parameter
+/// value (event JSON, stored answers) into the application's log; Ledger reports failures as exceptions instead
+/// (Problems in the host), and schema changes are visible in <c>db script</c>.
+/// </summary>
+public sealed class QuietMartenLogger : Marten.IMartenLogger, Marten.IMartenSessionLogger
+{
+    public Marten.IMartenSessionLogger StartSession(IQuerySession session) => this;
+    public void SchemaChange(string sql) { }
+    public void LogSuccess(NpgsqlCommand command) { }
+    public void LogFailure(NpgsqlCommand command, Exception ex) { }
+    public void LogSuccess(NpgsqlBatch batch) { }
+    public void LogFailure(NpgsqlBatch batch, Exception ex) { }
+    public void LogFailure(Exception ex, string message) { }
+    public void RecordSavedChanges(IDocumentSession session, IChangeSet commit) { }
+    public void OnBeforeExecute(NpgsqlCommand command) { }
+    public void OnBeforeExecute(NpgsqlBatch batch) { }
 }

@@ -25,16 +25,8 @@ public static class LedgerApi
         var app = builder.Build();
         app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
         app.UseCorrelationIds();
-        // One line per request, with the correlation id pushed above: method, path (never a query string, which
-        // could carry anything), status and time. Headers (the API key) are not logged.
-        app.UseSerilogRequestLogging(options =>
-        {
-            options.Logger = app.Services.GetRequiredService<Serilog.ILogger>(); // this host's, not the static one
-            options.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
-            options.GetLevel = (http, _, error) => error is not null || http.Response.StatusCode >= 500
-                ? Serilog.Events.LogEventLevel.Error
-                : Serilog.Events.LogEventLevel.Information;
-        });
+        // One line per request (Http/RequestLog.cs), inside the correlation id's scope.
+        app.UseSerilogRequestLogging(options => RequestLog.Configure(options, app.Services.GetRequiredService<Serilog.ILogger>()));
         app.UseProblemAnswers();
         // What routing answers itself (no such path, wrong method) is problem+json too.
         app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch

@@ -131,6 +131,21 @@ public sealed class SecretsInLogsSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await app.Database.ScalarAsync<string>("select coalesce(string_agg(response_body, ' '), '') from idempotency_keys")).ShouldNotContain("5555555555554444");
     }
 
+    [Fact]
+    public async Task Commits_that_lose_a_race_log_no_statement_and_no_event_data()
+    {
+        // Racing first requests with one key: the losers' commits fail on the key's claim. Marten's default logger
+        // would write each failed statement with its parameters (the event's JSON) into the log.
+        var body = Requests.Charge();
+        body["description"] = "only-in-the-event-3f9a";
+        var key = $"race-{Guid.NewGuid():N}";
+        var answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => app.Client(LedgerApp.Acme).Charge(body, key)));
+
+        answers.Count(a => a.StatusCode == System.Net.HttpStatusCode.Created).ShouldBeGreaterThanOrEqualTo(1);
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where metadata->>'idempotencyKey' = $1", key)).ShouldBe(2);
+        app.Logs.All.ShouldNotContain("only-in-the-event-3f9a");
+    }
+
     /// <summary>Every member name and every scalar value of a JSON document, as text.</summary>
     private static void Leaves(System.Text.Json.Nodes.JsonNode? node, List<string> into)
     {
@@ -166,6 +181,31 @@ public sealed class RequestLogSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         lines[0].ShouldContain("HTTP GET /v1/payments/pay_not_here responded 404");
         lines[0].ShouldNotContain(LedgerApp.Acme);
         lines[0].ShouldNotContain("sk_in_a_query"); // the path is logged, never the query string
+    }
+
+    [Fact]
+    public async Task A_card_number_or_a_line_break_in_a_path_is_not_logged_as_sent()
+    {
+        var response = await app.Client(LedgerApp.Acme).GetAsync("/v1/payments/4242424242424242%0AINF%20forged");
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound);
+        var correlationId = response.Headers.GetValues("X-Correlation-Id").Single();
+
+        var line = app.Logs.Lines.Single(l => l.Contains("RequestLoggingMiddleware") && l.Contains(correlationId));
+
+        line.ShouldNotContain("4242424242424242");
+        line.ShouldContain("/v1/payments/****************?INF forged responded 404");
+    }
+
+    [Fact]
+    public async Task Health_probes_are_not_logged_at_information()
+    {
+        var probe = await app.Client(null).GetAsync("/health/ready");
+        probe.StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+        var correlationId = probe.Headers.GetValues("X-Correlation-Id").Single();
+        await app.Client(LedgerApp.Acme).GetAsync("/v1/payments/pay_after_the_probe"); // a request that is logged, after it
+
+        app.Logs.Lines.ShouldContain(l => l.Contains("/v1/payments/pay_after_the_probe"));
+        app.Logs.Lines.ShouldNotContain(l => l.Contains("RequestLoggingMiddleware") && l.Contains(correlationId));
     }
 }
 

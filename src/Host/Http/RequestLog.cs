@@ -1,0 +1,41 @@
+using Serilog.AspNetCore;
+using Serilog.Events;
+
+namespace Ledger.Host.Http;
+
+/// <summary>
+/// One log line per request (Serilog.AspNetCore): method, path, status and time, with the correlation id the
+/// request's log scope carries. The path is the client's text, so it is logged the way field names are echoed in
+/// errors: control characters (a forged line break) shown as '?', digit runs that could be a card number masked.
+/// Never the query string, never a header.
+/// </summary>
+public static partial class RequestLog
+{
+    public static void Configure(RequestLoggingOptions options, Serilog.ILogger logger)
+    {
+        options.Logger = logger; // the host's own, not the process-wide static one
+        options.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
+        options.GetMessageTemplateProperties = (http, path, elapsed, status) =>
+        [
+            new LogEventProperty("RequestMethod", new ScalarValue(http.Request.Method)),
+            new LogEventProperty("RequestPath", new ScalarValue(Safe(path))),
+            new LogEventProperty("StatusCode", new ScalarValue(status)),
+            new LogEventProperty("Elapsed", new ScalarValue(elapsed)),
+        ];
+        // Probes and scrapes come every few seconds: Debug, unless they fail.
+        options.GetLevel = (http, _, error) => error is not null || http.Response.StatusCode >= 500
+            ? LogEventLevel.Error
+            : http.Request.Path.StartsWithSegments("/health") || http.Request.Path.StartsWithSegments("/metrics")
+                ? LogEventLevel.Debug
+                : LogEventLevel.Information;
+    }
+
+    public static string Safe(string path)
+    {
+        var shown = new string([.. path.Select(c => char.IsControl(c) ? '?' : c)]);
+        return LongDigitRun().Replace(shown, m => new string('*', m.Length));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("[0-9]{12,}")]
+    private static partial System.Text.RegularExpressions.Regex LongDigitRun();
+}
