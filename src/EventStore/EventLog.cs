@@ -92,11 +92,16 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
     /// imports and benchmarks, far faster than appending. Inline projections do not run: rebuild them afterwards.
     /// Fails (and writes nothing of the chunk) if a stream already exists. Commits every <paramref name="chunk"/> streams.
     /// </summary>
+    public Task<long> ImportAsync(
+        IEnumerable<(string StreamId, IReadOnlyList<TEvent> Events)> streams, EventMetadata metadata, int chunk = 10_000, CancellationToken ct = default) =>
+        ImportAsync(streams.Select(s => (s.StreamId, (IReadOnlyList<EventMetadata>)Enumerable.Repeat(metadata, s.Events.Count).ToArray(), s.Events)), chunk, ct);
+
+    /// <summary>The same, with each event's own metadata (an import of another log's export).</summary>
     public async Task<long> ImportAsync(
-        IEnumerable<(string StreamId, IReadOnlyList<TEvent> Events)> streams, EventMetadata metadata, int chunk = 10_000, CancellationToken ct = default)
+        IEnumerable<(string StreamId, IReadOnlyList<EventMetadata> Metadata, IReadOnlyList<TEvent> Events)> streams, int chunk = 10_000, CancellationToken ct = default)
     {
-        var headers = metadata.IdempotencyKey is null ? "{}" : JsonSerializer.Serialize(
-            new Dictionary<string, string> { [MartenEventLog.IdempotencyKeyHeader] = metadata.IdempotencyKey }, StoreJsonContext.Default.DictionaryStringString);
+        static string Headers(EventMetadata m) => m.IdempotencyKey is null ? "{}" : JsonSerializer.Serialize(
+            new Dictionary<string, string> { [MartenEventLog.IdempotencyKeyHeader] = m.IdempotencyKey }, StoreJsonContext.Default.DictionaryStringString);
         long written = 0;
         foreach (var part in streams.Chunk(chunk))
         {
@@ -115,7 +120,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
             await using (var copy = await connection.BeginBinaryImportAsync(
                 $"copy {MartenEventLog.Schema}.mt_streams (id, type, version, timestamp, created, tenant_id, is_archived) from stdin (format binary)", ct))
             {
-                foreach (var (id, events) in part)
+                foreach (var (id, _, events) in part)
                 {
                     await copy.StartRowAsync(ct);
                     await copy.WriteAsync(id, NpgsqlDbType.Varchar, ct);
@@ -135,7 +140,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
                 """, ct))
             {
                 var s = 0;
-                foreach (var (id, events) in part)
+                foreach (var (id, metadata, events) in part)
                     for (var i = 0; i < events.Count; i++)
                     {
                         await copy.StartRowAsync(ct);
@@ -148,10 +153,10 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
                         await copy.WriteAsync(codec.OccurredAt(events[i]).UtcDateTime, NpgsqlDbType.TimestampTz, ct);
                         await copy.WriteAsync(MartenEventLog.DefaultTenant, NpgsqlDbType.Varchar, ct);
                         await copy.WriteAsync(false, NpgsqlDbType.Boolean, ct);
-                        await WriteNullable(copy, metadata.CorrelationId, ct);
-                        await WriteNullable(copy, metadata.CausationId, ct);
-                        await WriteNullable(copy, metadata.Actor, ct);
-                        await copy.WriteAsync(headers, NpgsqlDbType.Jsonb, ct);
+                        await WriteNullable(copy, metadata[i].CorrelationId, ct);
+                        await WriteNullable(copy, metadata[i].CausationId, ct);
+                        await WriteNullable(copy, metadata[i].Actor, ct);
+                        await copy.WriteAsync(Headers(metadata[i]), NpgsqlDbType.Jsonb, ct);
                         written++;
                     }
                 await copy.CompleteAsync(ct);

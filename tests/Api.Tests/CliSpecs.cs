@@ -270,3 +270,64 @@ public sealed class EditedReadModelSpecs(LedgerApp app) : IClassFixture<LedgerAp
         after.ShouldBe(ExitCodes.Ok, afterOutput);
     }
 }
+
+/// <summary>`events import`: a v1 database's export carried into this log, its hash chain checked from the file alone.</summary>
+public sealed class ImportSpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    [Fact]
+    public async Task A_v1_export_is_imported_and_the_rebuilt_read_model_serves_it()
+    {
+        var file = V1Export("pay_v1_imported", amount: 900);
+
+        var (exit, output) = await Cli.Run(app, "events", "import", "--in", file);
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain("Checked 2 events in 1 streams: every hash and link holds.");
+        (await app.Database.ScalarAsync<string>(
+            "select metadata->>'correlationId' from ledger.events where stream_id = $1 and version = 2", "pay_v1_imported")).ShouldBe("req_v1_2");
+        (await Cli.Run(app, "projections", "rebuild")).ExitCode.ShouldBe(ExitCodes.Ok);
+        var payment = await (await app.Client(LedgerApp.Acme).GetAsync("/v1/payments/pay_v1_imported")).Json();
+        (payment.Str("status"), payment.GetProperty("amount").GetInt64(), payment.Str("receiptNumber")).ShouldBe(("succeeded", 900L, "ACME-V1-00000001"));
+        (await Cli.Run(app, "audit", "verify")).ExitCode.ShouldBe(ExitCodes.Ok);
+    }
+
+    [Fact]
+    public async Task An_export_edited_after_it_was_written_is_refused_and_nothing_is_imported()
+    {
+        var file = V1Export("pay_v1_edited", amount: 900);
+        var lines = await File.ReadAllLinesAsync(file);
+        lines[1] = lines[1].Replace("\"amount\":900", "\"amount\":90");
+        await File.WriteAllLinesAsync(file, lines);
+
+        var (exit, output) = await Cli.Run(app, "events", "import", "--in", file);
+
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain("discrepancy: line 2: stream pay_v1_edited version 2: hash does not match its contents");
+        (await app.Database.ScalarAsync<long>("select count(*) from ledger.events where stream_id = $1", "pay_v1_edited")).ShouldBe(0);
+    }
+
+    /// <summary>Two events of one payment as v1's `events export` wrote them: stored text, hashed by v1's documented rule.</summary>
+    private static string V1Export(string id, long amount)
+    {
+        string[] data =
+        [
+            $$"""{"paymentId":"{{id}}","merchantId":"acme","orderId":"order-{{id}}","amount":{{amount}},"currency":"USD","card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_v1"},"description":null,"metadata":{},"at":"2026-11-20T10:00:00+00:00"}""",
+            $$"""{"paymentId":"{{id}}","merchantId":"acme","amount":{{amount}},"currency":"USD","gatewayReference":"ch_v1","receiptNumber":"ACME-V1-00000001","at":"2026-11-20T10:00:01+00:00"}""",
+        ];
+        string[] types = ["payment_requested", "payment_charged"];
+        string[] times = ["2026-11-20T10:00:00.000000Z", "2026-11-20T10:00:01.000000Z"];
+        var lines = new List<string>();
+        byte[]? previous = null;
+        for (var i = 0; i < 2; i++)
+        {
+            var metadata = $$"""{"correlationId":"req_v1_{{i + 1}}","causationId":"request:v1","idempotencyKey":"k-{{id}}","actor":"merchant:acme"}""";
+            var canonical = $"{id}\n{i + 1}\n{types[i]}\n{times[i]}\n{data[i]}\n{metadata}";
+            var hash = System.Security.Cryptography.SHA256.HashData([.. previous ?? [], .. System.Text.Encoding.UTF8.GetBytes(canonical)]);
+            lines.Add($$"""{"sequence":{{i + 1}},"streamId":"{{id}}","version":{{i + 1}},"type":"{{types[i]}}","occurredAt":"{{times[i]}}","data":{{data[i]}},"metadata":{{metadata}},"hash":"{{Convert.ToHexStringLower(hash)}}","previousHash":{{(previous is null ? "null" : $"\"{Convert.ToHexStringLower(previous)}\"")}}}""");
+            previous = hash;
+        }
+        var file = Path.Combine(Path.GetTempPath(), $"ledger-v1-export-{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(file, lines);
+        return file;
+    }
+}

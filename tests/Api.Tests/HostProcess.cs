@@ -16,14 +16,17 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
 
-    /// <summary>Every line the host logged at error level or above, across restarts (the first 200).</summary>
+    /// <summary>
+    /// Every line the host logged at error level or above, across restarts (the first 200): JSON lines, or the
+    /// development format's "[HH:mm:ss ERR]" (until v2 this looked for "[ERR]", which that format never writes).
+    /// </summary>
     public string ErrorOutput => string.Join('\n', _errors);
 
     private void Keep(string? line)
     {
         if (line is null) return;
         if (_errors.Count < 200 && (line.Contains("\"Error\"", StringComparison.Ordinal) || line.Contains("\"Fatal\"", StringComparison.Ordinal)
-            || line.Contains("[ERR]", StringComparison.Ordinal) || line.Contains("[FTL]", StringComparison.Ordinal))) _errors.Enqueue(line);
+            || line.Contains(" ERR]", StringComparison.Ordinal) || line.Contains(" FTL]", StringComparison.Ordinal))) _errors.Enqueue(line);
         _output.Enqueue(line);
         while (_output.Count > 40) _output.TryDequeue(out _);
     }

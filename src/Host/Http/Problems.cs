@@ -80,7 +80,11 @@ public static class Problems
         BadHttpRequestException { StatusCode: 413 } => new ApiProblem(413, "payload_too_large", "The request body is too large.",
             $"Request bodies are limited to {JsonBody.MaxBytes / 1024} KiB."),
         BadHttpRequestException b => new ApiProblem(400, "validation_failed", "The request is not valid.", b.Message),
-        NpgsqlException { IsTransient: true } or TimeoutException => new ApiProblem(503, "service_unavailable",
+        // A server shutting down (57P01 admin_shutdown when PostgreSQL is stopped, 57P02, 57P03) or a broken
+        // connection (class 08) is not a mistake of the request: with Marten's explicit transactions the stop can
+        // land between the batch and its COMMIT, and the client's retry with its key finds out what happened.
+        NpgsqlException { IsTransient: true } or TimeoutException
+            or PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or PostgresException { SqlState: ['0', '8', ..] } => new ApiProblem(503, "service_unavailable",
             "The ledger's database is unavailable.", "Retry later with the same Idempotency-Key.") { RetryAfterSeconds = 1 },
         // Marten wraps what Npgsql says (a dropped connection on a read, say): judge by the cause.
         Marten.Exceptions.MartenException { InnerException: { } inner } => ToProblem(inner),

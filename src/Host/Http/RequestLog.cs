@@ -22,12 +22,15 @@ public static partial class RequestLog
             new LogEventProperty("StatusCode", new ScalarValue(status)),
             new LogEventProperty("Elapsed", new ScalarValue(elapsed)),
         ];
-        // Probes and scrapes come every few seconds: Debug, unless they fail.
-        options.GetLevel = (http, _, error) => error is not null || http.Response.StatusCode >= 500
+        // A 500 is a bug: Error. A 503 is the database being away: Warning. Probes and scrapes come every few
+        // seconds: Debug, unless they fail.
+        options.GetLevel = (http, _, error) => error is not null || http.Response.StatusCode is >= 500 and not 503
             ? LogEventLevel.Error
-            : http.Request.Path.StartsWithSegments("/health") || http.Request.Path.StartsWithSegments("/metrics")
-                ? LogEventLevel.Debug
-                : LogEventLevel.Information;
+            : http.Response.StatusCode == 503
+                ? LogEventLevel.Warning
+                : http.Request.Path.StartsWithSegments("/health") || http.Request.Path.StartsWithSegments("/metrics")
+                    ? LogEventLevel.Debug
+                    : LogEventLevel.Information;
     }
 
     public static string Safe(string path)
