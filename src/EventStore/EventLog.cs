@@ -20,7 +20,6 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
     where TEvent : class
 {
     public IEventCodec<TEvent> Codec => codec;
-    public IDocumentStore Marten => marten;
 
     /// <summary>
     /// Appends <paramref name="events"/> to a stream that must be at <paramref name="expectedVersion"/> (0: new stream).
@@ -65,8 +64,8 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         return new AppendResult(expectedVersion + events.Count, action?.Events.Select(e => e.Sequence).ToList() ?? []);
     }
 
-    /// <summary>Puts the events on a session (for a caller that commits more with them), stamped with their own time and metadata.</summary>
-    public StreamAction? Stage(IDocumentSession session, string streamId, long expectedVersion, IReadOnlyList<TEvent> events, EventMetadata metadata)
+    /// <summary>Puts the events on the session, stamped with their own time and metadata.</summary>
+    private StreamAction? Stage(IDocumentSession session, string streamId, long expectedVersion, IReadOnlyList<TEvent> events, EventMetadata metadata)
     {
         if (events.Count == 0) return null;
         session.CorrelationId = metadata.CorrelationId;

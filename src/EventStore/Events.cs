@@ -12,7 +12,6 @@ public sealed record EventMetadata(
 /// <summary>Turns a family of events into stable type names and JSON, and back. Never CLR type names.</summary>
 public interface IEventCodec<TEvent>
 {
-    string StreamType { get; }
     /// <summary>Every event type with its stable name, registered with Marten.</summary>
     IReadOnlyList<(Type Type, string Name)> EventTypes { get; }
     /// <summary>Source-generated JSON metadata for the events, if any (Marten serializes with it).</summary>

@@ -65,11 +65,15 @@ public static class MartenEventLog
         options.Logger(new QuietMartenLogger());
     }
 
-    /// <summary>Marten's schema first, then Ledger's additions to it (the chain needs mt_events to exist).</summary>
-    public static async Task ApplySchemaAsync(IDocumentStore store, NpgsqlDataSource dataSource, CancellationToken ct = default)
+    /// <summary>
+    /// Marten's schema first, then Ledger's migrations (<paramref name="migrations"/>, by default only the chain's,
+    /// which needs mt_events to exist). Returns the migrations it applied.
+    /// </summary>
+    public static async Task<IReadOnlyList<Migration>> ApplySchemaAsync(
+        IDocumentStore store, NpgsqlDataSource dataSource, IEnumerable<Migration>? migrations = null, CancellationToken ct = default)
     {
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        await new SchemaMigrator(dataSource).MigrateAsync(Migrations, ct);
+        return await new SchemaMigrator(dataSource).MigrateAsync(migrations ?? Migrations, ct);
     }
 
     /// <summary>A store and its log over <paramref name="dataSource"/>, schema applied: for tools and tests that have no host.</summary>
@@ -82,7 +86,7 @@ public static class MartenEventLog
             options.Connection(dataSource);
             Configure(options, codec, projections);
         });
-        await ApplySchemaAsync(store, dataSource, ct);
+        await ApplySchemaAsync(store, dataSource, ct: ct);
         return new EventLog<TEvent>(store, dataSource, codec);
     }
 }

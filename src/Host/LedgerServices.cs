@@ -86,9 +86,6 @@ public static class LedgerServices
     }
 
     /// <summary>Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations.</summary>
-    public static async Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, CancellationToken ct = default)
-    {
-        await services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        return await services.GetRequiredService<SchemaMigrator>().MigrateAsync(AllMigrations, ct);
-    }
+    public static Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, CancellationToken ct = default) =>
+        MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), services.GetRequiredService<NpgsqlDataSource>(), AllMigrations, ct);
 }

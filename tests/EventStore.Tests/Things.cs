@@ -7,7 +7,6 @@ public sealed record ThingHappened(string What, DateTimeOffset At);
 
 public sealed class ThingCodec : IEventCodec<ThingHappened>
 {
-    public string StreamType => "thing";
     public IReadOnlyList<(Type Type, string Name)> EventTypes { get; } = [(typeof(ThingHappened), "thing_happened")];
     public string TypeNameOf(ThingHappened e) => "thing_happened";
     public DateTimeOffset OccurredAt(ThingHappened e) => e.At;

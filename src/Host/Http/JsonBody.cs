@@ -96,7 +96,7 @@ public static partial class JsonBody
         new(413, "payload_too_large", "The request body is too large.", $"Request bodies are limited to {MaxBytes / 1024} KiB.");
 
     /// <summary>One pass over the body's tokens: members repeated within an object, and members the type does not have.</summary>
-    private sealed partial class Shape
+    private sealed class Shape
     {
         public List<string> Repeated { get; } = [];
         public List<string[]> Unknown { get; } = [];
@@ -132,13 +132,7 @@ public static partial class JsonBody
         /// <summary>A member's path as the errors name it: control characters shown as '?', long names cut, digit runs masked.</summary>
         public static string Display(IEnumerable<string> path) => string.Join('.', path.Select(Printable));
 
-        private static string Printable(string name)
-        {
-            var shown = new string([.. (name.Length > 40 ? name[..40] : name).Select(c => char.IsControl(c) ? '?' : c)]);
-            return LongDigitRun().Replace(shown, m => new string('*', m.Length)); // a name that looks like a card number is never echoed
-        }
-
-        [System.Text.RegularExpressions.GeneratedRegex("[0-9]{12,}")]
-        private static partial System.Text.RegularExpressions.Regex LongDigitRun();
+        // A name that looks like a card number is never echoed.
+        private static string Printable(string name) => Redaction.Shown(name.Length > 40 ? name[..40] : name);
     }
 }

@@ -6,10 +6,9 @@ namespace Ledger.Host.Http;
 /// <summary>
 /// One log line per request (Serilog.AspNetCore): method, path, status and time, with the correlation id the
 /// request's log scope carries. The path is the client's text, so it is logged the way field names are echoed in
-/// errors: control characters (a forged line break) shown as '?', digit runs that could be a card number masked.
-/// Never the query string, never a header.
+/// errors (<see cref="Redaction"/>). Never the query string, never a header.
 /// </summary>
-public static partial class RequestLog
+public static class RequestLog
 {
     public static void Configure(RequestLoggingOptions options, Serilog.ILogger logger)
     {
@@ -18,7 +17,7 @@ public static partial class RequestLog
         options.GetMessageTemplateProperties = (http, path, elapsed, status) =>
         [
             new LogEventProperty("RequestMethod", new ScalarValue(http.Request.Method)),
-            new LogEventProperty("RequestPath", new ScalarValue(Safe(path))),
+            new LogEventProperty("RequestPath", new ScalarValue(Redaction.Shown(path))),
             new LogEventProperty("StatusCode", new ScalarValue(status)),
             new LogEventProperty("Elapsed", new ScalarValue(elapsed)),
         ];
@@ -32,13 +31,4 @@ public static partial class RequestLog
                     ? LogEventLevel.Debug
                     : LogEventLevel.Information;
     }
-
-    public static string Safe(string path)
-    {
-        var shown = new string([.. path.Select(c => char.IsControl(c) ? '?' : c)]);
-        return LongDigitRun().Replace(shown, m => new string('*', m.Length));
-    }
-
-    [System.Text.RegularExpressions.GeneratedRegex("[0-9]{12,}")]
-    private static partial System.Text.RegularExpressions.Regex LongDigitRun();
 }

@@ -19,8 +19,6 @@ public sealed class PaymentEventCodec : IEventCodec<PaymentEvent>
 
     public static PaymentEventCodec Instance { get; } = new();
 
-    public string StreamType => "payment";
-
     public IReadOnlyList<(Type Type, string Name)> EventTypes { get; } =
         [(typeof(PaymentRequested), Requested), (typeof(PaymentCharged), Charged), (typeof(PaymentFailed), Failed), (typeof(PaymentRefunded), Refunded)];
 
