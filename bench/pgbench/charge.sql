@@ -13,7 +13,8 @@
 -- Marten's SaveChangesAsync opens a transaction (Npgsql sends the BEGIN with the batch that follows), sends its
 -- operations as one NpgsqlBatch (events first, then the queued statements) and commits: two round trips.
 -- \startpipeline begin; ... \endpipeline then commit; does the same. The hash chain's trigger on mt_events runs
--- inside the append, as it does for the host. Run with -M prepared (the host auto-prepares these statements too).
+-- inside the append, as it does for the host; the content hash it links (header ledgerContentHash) is the host's work,
+-- so here it is any 64 hex digits. Run with -M prepared (the host auto-prepares these statements too).
 --
 -- A fresh payment id per run: md5 of the client id and a 63-bit random number, 36 characters like the host's
 -- 'pay_' + 32 hex digits, so the b-tree inserts are as scattered as with the host's random GUIDs.
@@ -34,7 +35,8 @@ select ledger.mt_quick_append_events(
     array[format('{"paymentId":"%s","merchantId":"acme","orderId":"order-%s","amount":1250,"currency":"USD","card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_76c9ad1ee11da2082fa20990"},"description": null,"metadata":{},"at":"%s"}',
         'pay_' || md5(:client_id::text || ':' || :r::text), :r::text, to_json(now())#>>'{}')::jsonb],
     array[null::bytea], array['request:0HNQ8EJ8G5190:00000001'], array['req_' || md5(:r::text)],
-    array[format('{"idempotencyKey": "pgb-%s-%s"}', :client_id::text, :r::text)::jsonb], array['merchant' || chr(58) || 'acme'],
+    array[format('{"idempotencyKey": "pgb-%s-%s", "ledgerContentHash": "%s"}', :client_id::text, :r::text,
+        md5(:r::text || '-1') || md5(:client_id::text || '-1'))::jsonb], array['merchant' || chr(58) || 'acme'],
     array[now()], 0);
 insert into idempotency_keys (merchant_id, endpoint, key, fingerprint, resource_id, status, locked_until, created_at, expires_at)
 values ('acme', 'POST /v1/payments', 'pgb-' || :client_id::text || '-' || :r::text,
@@ -110,7 +112,8 @@ select ledger.mt_quick_append_events(
         'pay_' || md5(:client_id::text || ':' || :r::text), md5(:r::text || '-ch'), lpad(:receipt_number::text, 8, '0'),
         to_json(now())#>>'{}')::jsonb],
     array[null::bytea], array['request:0HNQ8EJ8G5190:00000001'], array['req_' || md5(:r::text)],
-    array[format('{"idempotencyKey": "pgb-%s-%s"}', :client_id::text, :r::text)::jsonb], array['merchant' || chr(58) || 'acme'],
+    array[format('{"idempotencyKey": "pgb-%s-%s", "ledgerContentHash": "%s"}', :client_id::text, :r::text,
+        md5(:r::text || '-2') || md5(:client_id::text || '-2'))::jsonb], array['merchant' || chr(58) || 'acme'],
     array[now()], 1);
 update idempotency_keys set status = 'completed', response_status = 201,
     response_body = format('{"id":"%s","merchantId":"acme","orderId":"order-%s","amount":1250,"currency":"USD","status":"succeeded","amountRefunded":0,"amountRefundable":1250,"failureCode": null,"failureMessage": null,"card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030,"fingerprint":"fp_76c9ad1ee11da2082fa20990"},"description": null,"metadata":{},"receiptNumber":"ACME-%s","createdAt":"%s","updatedAt":"%s","version":2}',

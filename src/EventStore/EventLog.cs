@@ -71,13 +71,28 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         session.CorrelationId = metadata.CorrelationId;
         session.CausationId = metadata.CausationId;
         session.LastModifiedBy = metadata.Actor;
-        if (metadata.IdempotencyKey is { } key) session.SetHeader(MartenEventLog.IdempotencyKeyHeader, key);
         var action = expectedVersion == 0
             ? session.Events.StartStream(streamId, events.Cast<object>())
             : session.Events.Append(streamId, expectedVersion + events.Count, events.Cast<object>());
-        for (var i = 0; i < events.Count; i++) action.Events[i].Timestamp = codec.OccurredAt(events[i]);
+        var metadataJson = MetadataJson(metadata);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = action.Events[i];
+            e.Timestamp = codec.OccurredAt(events[i]);
+            if (metadata.IdempotencyKey is { } key) e.SetHeader(MartenEventLog.IdempotencyKeyHeader, key);
+            // Marten assigns nothing the hash covers: the version follows from the expected one (or the append fails),
+            // the time is the event's own, the JSON is the value Marten stores.
+            e.SetHeader(MartenEventLog.ContentHashHeader, ContentHashOf(streamId, expectedVersion + i + 1, events[i], metadataJson));
+        }
         return action;
     }
+
+    /// <summary>The content hash an event carries to the chain trigger (in Marten's headers, which the trigger then strips).</summary>
+    private string ContentHashOf(string streamId, long version, TEvent @event, string metadataJson) =>
+        Convert.ToHexStringLower(HashChain.ContentHash(HashChain.Canonical(
+            streamId, version, codec.TypeNameOf(@event), codec.OccurredAt(@event), codec.Serialize(@event), metadataJson)));
+
+    private static string MetadataJson(EventMetadata metadata) => JsonSerializer.Serialize(metadata, StoreJsonContext.Default.EventMetadata);
 
     private static NpgsqlException? NpgsqlCause(Exception e)
     {
@@ -87,7 +102,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
     }
 
     /// <summary>
-    /// Writes whole new streams with binary COPY into Marten's tables (the chain trigger hashes each event): for
+    /// Writes whole new streams with binary COPY into Marten's tables (each with its content hash; the chain trigger links them): for
     /// imports and benchmarks, far faster than appending. Inline projections do not run: rebuild them afterwards.
     /// Fails (and writes nothing of the chunk) if a stream already exists. Commits every <paramref name="chunk"/> streams.
     /// </summary>
@@ -99,8 +114,12 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
     public async Task<long> ImportAsync(
         IEnumerable<(string StreamId, IReadOnlyList<EventMetadata> Metadata, IReadOnlyList<TEvent> Events)> streams, int chunk = 10_000, CancellationToken ct = default)
     {
-        static string Headers(EventMetadata m) => m.IdempotencyKey is null ? "{}" : JsonSerializer.Serialize(
-            new Dictionary<string, string> { [MartenEventLog.IdempotencyKeyHeader] = m.IdempotencyKey }, StoreJsonContext.Default.DictionaryStringString);
+        string Headers(string streamId, long version, TEvent @event, EventMetadata m)
+        {
+            var headers = new Dictionary<string, string> { [MartenEventLog.ContentHashHeader] = ContentHashOf(streamId, version, @event, MetadataJson(m)) };
+            if (m.IdempotencyKey is { } key) headers[MartenEventLog.IdempotencyKeyHeader] = key;
+            return JsonSerializer.Serialize(headers, StoreJsonContext.Default.DictionaryStringString);
+        }
         long written = 0;
         foreach (var part in streams.Chunk(chunk))
         {
@@ -155,7 +174,7 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
                         await WriteNullable(copy, metadata[i].CorrelationId, ct);
                         await WriteNullable(copy, metadata[i].CausationId, ct);
                         await WriteNullable(copy, metadata[i].Actor, ct);
-                        await copy.WriteAsync(Headers(metadata[i]), NpgsqlDbType.Jsonb, ct);
+                        await copy.WriteAsync(Headers(id, i + 1, events[i], metadata[i]), NpgsqlDbType.Jsonb, ct);
                         written++;
                     }
                 await copy.CompleteAsync(ct);

@@ -25,6 +25,8 @@ public static class MartenEventLog
     public const string Schema = "ledger";
 
     public const string IdempotencyKeyHeader = "idempotencyKey";
+    /// <summary>The header an event carries its content hash in, from the host to the chain trigger (which removes it).</summary>
+    public const string ContentHashHeader = "ledgerContentHash";
 
     /// <summary>The tenant Marten writes when there is no tenancy.</summary>
     public const string DefaultTenant = "*DEFAULT*";

@@ -37,4 +37,11 @@ public static class ChildProcess
         }
         return new Result(process.ExitCode, await stdout, await stderr);
     }
+
+    public static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Ledger.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Ledger.sln not found above the test binaries.");
+    }
 }

@@ -68,7 +68,7 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [Fact]
     public async Task The_document_lints_cleanly_with_spectral_and_the_repositorys_ruleset()
     {
-        var (exit, output) = await Lint("@stoplight/spectral-cli@6.16.3", "lint", "{file}", "--ruleset", Path.Combine(RepositoryRoot(), ".spectral.yaml"), "--fail-severity", "warn");
+        var (exit, output) = await Lint("@stoplight/spectral-cli@6.16.3", "lint", "{file}", "--ruleset", Path.Combine(ChildProcess.RepositoryRoot(), ".spectral.yaml"), "--fail-severity", "warn");
 
         exit.ShouldBe(0, output);
         output.ShouldNotContain("warning");
@@ -155,12 +155,5 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             TimeSpan.FromMinutes(5), Path.GetTempPath());
         File.Delete(file);
         return (run.Exit, run.Output);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Ledger.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Ledger.sln not found above the test binaries.");
     }
 }

@@ -128,11 +128,29 @@ public sealed class EventStoreContract(TestDatabaseWithStore db) : IClassFixture
         events[1].PreviousHash.ShouldBe(events[0].Hash);
         foreach (var e in events)
         {
-            // The documented canonical form (docs/events.md), computed here without the database's help.
-            var canonical = $"{e.StreamId}\n{e.Version}\n{e.Type}\n{e.OccurredAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.ffffff}Z\n{e.DataJson}\n{e.MetadataJson}";
-            var expected = SHA256.HashData([.. e.PreviousHash ?? [], .. Encoding.UTF8.GetBytes(canonical)]);
-            e.Hash.ShouldBe(expected);
+            // The documented rule (docs/events.md), computed here from what the database returns: the content hash of
+            // the six lines, then its link to the previous hash.
+            var canonical = $"{e.StreamId}\n{e.Version}\n{e.Type}\n{e.OccurredAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.ffffff}Z\n{HashChain.Json(e.DataJson)}\n{HashChain.Json(e.MetadataJson)}";
+            var content = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
+            e.Hash.ShouldBe(SHA256.HashData([.. e.PreviousHash ?? [], .. content]));
         }
+    }
+
+    [Fact]
+    public async Task An_event_written_without_its_content_hash_is_refused_and_the_hash_header_is_not_kept()
+    {
+        var stream = NewStream();
+        await Store.AppendAsync(stream, 0, [Thing.At("a", 1)], Meta);
+        (await db.Database.ScalarAsync<string>("select headers::text from ledger.mt_events where stream_id = $1", stream))
+            .ShouldBe("""{"idempotencyKey": "key-1"}""");
+
+        var insert = await Should.ThrowAsync<PostgresException>(() => db.Database.ExecuteAsync("""
+            insert into ledger.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, is_archived)
+            values (nextval('ledger.mt_events_sequence'), gen_random_uuid(), $1, 2, '{}', 'thing_happened', now(), '*DEFAULT*', false)
+            """, stream));
+
+        insert.SqlState.ShouldBe("LDG04");
+        (await Store.ReadStreamAsync(stream)).Count.ShouldBe(1);
     }
 
     [Fact]

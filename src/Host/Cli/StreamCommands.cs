@@ -93,7 +93,7 @@ public static class EventCommands
     public static Command Create(CliContext cli) => CliContext.Group("events", "The global event log.", Export(cli), Import(cli));
 
     /// <summary>
-    /// Carries another Ledger's export (a v1 database's `events export`) into this log. Every hash and link of the
+    /// Carries another Ledger's export (a v1 or v2 database's `events export`) into this log. Every hash and link of the
     /// file is checked first, from the file alone, the way docs/events.md shows; one that fails and nothing is
     /// written (exit 1). Then whole streams are copied in (the chain is computed anew on Marten's tables). The read
     /// model is not touched: `projections rebuild` builds it from the imported log.
@@ -125,7 +125,7 @@ public static class EventCommands
                 if (version != stream.Count + 1) problems.Add($"{where}: expected version {stream.Count + 1} (the file must hold whole streams, in order)");
                 else if (!(previous ?? []).AsSpan().SequenceEqual(stream.Count == 0 ? Array.Empty<byte>() : stream[^1].Hash))
                     problems.Add($"{where}: previousHash is not the hash of version {version - 1}");
-                else if (!HashChain.Hash(previous, $"{id}\n{version}\n{type}\n{at}\n{data}\n{metadata}").AsSpan().SequenceEqual(hash))
+                else if (!HashesUnderEitherRule(previous, hash, id, version, type, at, data, metadata))
                     problems.Add($"{where}: hash does not match its contents (edited?)");
                 string? Text(string name) => e.GetProperty("metadata").TryGetProperty(name, out var v) ? v.GetString() : null;
                 stream.Add((type, data, new EventMetadata(Text("correlationId"), Text("causationId"), Text("idempotencyKey"), Text("actor")), hash));
@@ -147,6 +147,20 @@ public static class EventCommands
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// An exported event's hash under v2's rule (docs/events.md: the link of its content hash) or v1's (SHA-256 of the
+    /// previous hash and the six lines with data and metadata as v1 stored their text): an export of either kind imports.
+    /// </summary>
+    private static bool HashesUnderEitherRule(byte[]? previous, byte[] hash, string id, long version, string type, string at, string data, string metadata)
+    {
+        var v1 = System.Security.Cryptography.SHA256.HashData(
+            [.. previous ?? [], .. System.Text.Encoding.UTF8.GetBytes($"{id}\n{version}\n{type}\n{at}\n{data}\n{metadata}")]);
+        if (v1.AsSpan().SequenceEqual(hash)) return true;
+        if (!DateTimeOffset.TryParse(at, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var when)
+            || HashChain.Time(when) != at) return false;
+        return HashChain.Link(previous, HashChain.ContentHash(HashChain.Canonical(id, version, type, when, data, metadata))).AsSpan().SequenceEqual(hash);
     }
 
     private static Command Export(CliContext cli)
