@@ -4,7 +4,7 @@ URL   ?= http://127.0.0.1:5080
 PID   := .data/ledger.pid
 HOSTDIR := src/Host/bin/Release/net10.0
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen
 
 deps:
 	@scripts/pg.sh ensure
@@ -23,6 +23,11 @@ run: build
 	  echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development && \
 	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL); \
 	fi
+
+# Wolverine's handler code for the HTTP endpoints, generated ahead into src/Host/Internal/Generated (committed; the
+# host loads it as compiled types). Run after changing an endpoint's signature; the specs fail at start-up otherwise.
+codegen:
+	cd src/Host && rm -rf Internal/Generated && ConnectionStrings__Ledger="Host=127.0.0.1;Database=codegen" dotnet run -- codegen write
 
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \

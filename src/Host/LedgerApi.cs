@@ -1,9 +1,8 @@
-using Ledger.Host.Auditing;
 using Ledger.Host.Http;
-using Ledger.Host.Payments;
-using Ledger.Host.Reporting;
 using Serilog;
 using Serilog.Formatting.Json;
+using Wolverine;
+using Wolverine.Http;
 
 namespace Ledger.Host;
 
@@ -21,6 +20,17 @@ public static class LedgerApi
             preserveStaticLogger: true, writeToProviders: true);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
         builder.Services.AddLedger(builder.Configuration);
+        // Wolverine.Http: the endpoints are the static classes with [WolverineGet]/[WolverinePost] methods in this
+        // assembly. Their handler code is generated ahead (`make codegen`, Internal/Generated) and loaded as compiled
+        // types: Wolverine 6 brings no compiler to run time.
+        builder.Host.UseWolverine(wolverine =>
+        {
+            wolverine.ApplicationAssembly = typeof(LedgerApi).Assembly;
+            wolverine.Discovery.DisableConventionalDiscovery();
+            wolverine.CodeGeneration.TypeLoadMode = JasperFx.CodeGeneration.TypeLoadMode.Static;
+            wolverine.Durability.Mode = Wolverine.DurabilityMode.MediatorOnly;
+        });
+        builder.Services.AddWolverineHttp();
 
         var app = builder.Build();
         app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
@@ -40,17 +50,7 @@ public static class LedgerApi
         app.UseAuthorization();
         app.MapLedgerOpenApi();
         app.MapLedgerHealth();
-        app.MapRequestPayment();
-        app.MapGetPayment();
-        app.MapListPayments();
-        app.MapRefundPayment();
-        app.MapListRefunds();
-        app.MapGetReceipt();
-        app.MapGetMetrics();
-        app.MapGetBalances();
-        app.MapGetStreamEvents();
-        app.MapGetPaymentHistory();
-        app.MapReadEventLog();
+        app.MapWolverineEndpoints();
         Observability.PrometheusExporter.Map(app);
         return app;
     }

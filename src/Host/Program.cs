@@ -1,7 +1,10 @@
+using JasperFx;
 using Ledger.Host;
 using Ledger.Host.Cli;
 
 if (LedgerCli.Handles(args)) return await LedgerCli.RunAsync(args);
+// The JasperFx command line that Wolverine and Marten bring (codegen, describe, ...): `make codegen` uses it.
+if (args is ["codegen", ..]) return await LedgerApi.Build([]).RunJasperFxCommands(args);
 
 var app = LedgerApi.Build(args);
 try

@@ -1,18 +1,20 @@
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
 /// <summary>GET /v1/payments/{id}: from the read model. Another merchant's payment is a 404, not a 403.</summary>
 public static class GetPayment
 {
-    public static void MapGetPayment(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Payments").WithName("GetPayment").WithSummary("A payment, from the read model")
             .WithDescription("Another merchant's payment is a 404: existence is not leaked.")
             .Produces<PaymentResource>().Problems(404);
 
-    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    [WolverineGet("/v1/payments/{id}")]
+    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
     {
         var payment = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
             ?? throw ApiProblem.PaymentNotFound();

@@ -1,5 +1,6 @@
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
@@ -12,13 +13,14 @@ public sealed record ReceiptResource(
 /// <summary>GET /v1/payments/{id}/receipt: JSON, or a printable page for Accept: text/html. 404 unless it succeeded.</summary>
 public static class GetReceipt
 {
-    public static void MapGetReceipt(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/receipt", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Receipts").WithName("GetReceipt").WithSummary("The receipt of a succeeded payment (JSON, or HTML for Accept: text/html)")
             .WithDescription("One line per charge and refund. 404 for a payment that never succeeded.")
             .Produces<ReceiptResource>(StatusCodes.Status200OK, "application/json", "text/html").Problems(404);
 
-    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db, IConfiguration configuration)
+    [WolverineGet("/v1/payments/{id}/receipt")]
+    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db, IConfiguration configuration)
     {
         var receipt = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
             ?? throw new ApiProblem(404, "payment_not_found", "Receipt not found.", "No succeeded payment with that id exists for this account.");

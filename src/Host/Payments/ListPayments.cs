@@ -2,6 +2,7 @@ using Ledger.Domain.Money;
 using Ledger.Host.Http;
 using Microsoft.OpenApi;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
@@ -22,8 +23,8 @@ public static class ListPayments
 {
     private static readonly string[] Statuses = ["pending", "succeeded", "failed", "partially_refunded", "refunded"];
 
-    public static void MapListPayments(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Payments").WithName("ListPayments").WithSummary("Payments, newest first, keyset-paged")
             .WithDescription("A merchant sees its own payments, the auditor everyone's. Pass the last id as startingAfter for the next page.")
             .Produces<PaymentList>().Problems(400)
@@ -36,7 +37,8 @@ public static class ListPayments
                 new QueryParameter("limit", "1-100, default 10.", JsonSchemaType.Integer),
                 new QueryParameter("startingAfter", "The id of the last payment of the previous page."));
 
-    private static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    [WolverineGet("/v1/payments")]
+    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
     {
         var query = new Query(http.Request);
         var status = query.OneOf("status", Statuses);

@@ -1,5 +1,6 @@
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
@@ -8,13 +9,14 @@ public sealed record RefundList(IReadOnlyList<RefundResource> Data);
 /// <summary>GET /v1/payments/{id}/refunds: oldest first, from refund_views.</summary>
 public static class ListRefunds
 {
-    public static void MapListRefunds(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Refunds").WithName("ListRefunds").WithSummary("A payment's refunds, oldest first")
             .WithDescription("From the read model.")
             .Produces<RefundList>().Problems(404);
 
-    private static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    [WolverineGet("/v1/payments/{id}/refunds")]
+    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
     {
         var ct = http.RequestAborted;
         var payment = await GetPayment.FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), ct)

@@ -1,8 +1,10 @@
+using Microsoft.AspNetCore.Mvc;
 using Ledger.Domain.Money;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
@@ -23,16 +25,17 @@ public static class RefundPayment
     public static readonly string[] Reasons = ["duplicate", "fraudulent", "requested_by_customer"];
     private const int MaxAttempts = 20;
 
-    public static void MapRefundPayment(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/payments/{id}/refunds", Handle).RequireAuthorization(Policies.Merchant)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Merchant)
             .WithTags("Refunds").WithName("CreateRefund").WithSummary("Refund all or part of a payment")
             .WithDescription("amount defaults to all that remains. Concurrent refunds never refund more than was charged. A refusal (409/422) is remembered under its key.")
             .WithMetadata(new DocumentedBody(typeof(CreateRefundRequest))).Produces<RefundCreated>(StatusCodes.Status201Created)
             .Problems(400, 403, 404, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey());
 
-    private static async Task<IResult> Handle(
-        string id, HttpContext http, EventLog<PaymentEvent> store, Idempotency idempotency,
-        Observability.LedgerMeter meter, TimeProvider clock)
+    [WolverinePost("/v1/payments/{id}/refunds")]
+    public static async Task<IResult> Handle(
+        string id, HttpContext http, [FromServices] EventLog<PaymentEvent> store, [FromServices] Idempotency idempotency,
+        [FromServices] Observability.LedgerMeter meter, [FromServices] TimeProvider clock)
     {
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);

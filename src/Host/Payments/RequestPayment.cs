@@ -5,7 +5,9 @@ using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Gateway;
 using Ledger.Host.Http;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Payments;
 
@@ -36,22 +38,23 @@ public static class RequestPayment
 {
     public const string Endpoint = "POST /v1/payments";
 
-    public static void MapRequestPayment(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/payments", Handle).RequireAuthorization(Policies.Merchant)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Merchant)
             .WithTags("Payments").WithName("CreatePayment").WithSummary("Charge a card")
             .WithDescription("A decline is not an HTTP error: it is a 201 with status `failed` and a `failureCode`.")
             .WithMetadata(new DocumentedBody(typeof(CreatePaymentRequest))).Produces<PaymentResource>(StatusCodes.Status201Created)
             .Problems(400, 403, 409, 413, 415, 422).WithMetadata(new RequiresIdempotencyKey(), new AnswersWithLocation());
 
-    private static async Task<IResult> Handle(
+    [WolverinePost("/v1/payments")]
+    public static async Task<IResult> Handle(
         HttpContext http,
-        EventLog<PaymentEvent> store,
-        Idempotency idempotency,
-        IPaymentGateway gateway,
-        ChargeCompletion completion,
-        Secrets secrets,
-        Observability.LedgerMeter meter,
-        TimeProvider clock)
+        [FromServices] EventLog<PaymentEvent> store,
+        [FromServices] Idempotency idempotency,
+        [FromServices] IPaymentGateway gateway,
+        [FromServices] ChargeCompletion completion,
+        [FromServices] Secrets secrets,
+        [FromServices] Observability.LedgerMeter meter,
+        [FromServices] TimeProvider clock)
     {
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);

@@ -1,6 +1,7 @@
 using Ledger.Domain.Money;
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Reporting;
 
@@ -14,13 +15,14 @@ public sealed record BalanceReport(IReadOnlyList<AccountBalance> Data, IReadOnly
 /// <summary>GET /v1/ledger/balances?currency=: a merchant sees its own accounts; the auditor every account and the per-currency totals.</summary>
 public static class GetBalances
 {
-    public static void MapGetBalances(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/ledger/balances", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Reporting").WithName("GetBalances").WithSummary("Double-entry account balances")
             .WithDescription("balance is debits minus credits. The auditor also gets per-currency totals, where debits equal credits.")
             .Produces<BalanceReport>().Problems(400).WithMetadata(new QueryParameter("currency", "Only this currency (ISO 4217)."));
 
-    private static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    [WolverineGet("/v1/ledger/balances")]
+    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
     {
         var query = new Query(http.Request);
         var currency = query.Text("currency", 3);

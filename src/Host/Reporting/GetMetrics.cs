@@ -1,5 +1,6 @@
 using Ledger.Host.Http;
 using Npgsql;
+using Wolverine.Http;
 
 namespace Ledger.Host.Reporting;
 
@@ -24,8 +25,8 @@ public sealed record MetricsReport(IReadOnlyList<CurrencyMetrics> Currencies, IR
 /// <summary>GET /v1/metrics: the metrics tables, stripes summed. A merchant sees its own; the auditor all, by merchant too.</summary>
 public static class GetMetrics
 {
-    public static void MapGetMetrics(this IEndpointRouteBuilder app) =>
-        app.MapGet("/v1/metrics", Handle).RequireAuthorization(Policies.Reader)
+    public static void Configure(HttpChain chain) =>
+        chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Reporting").WithName("GetMetrics").WithSummary("Business metrics per currency and day; the auditor's include every merchant")
             .WithDescription("Counts and amounts in minor units, failures by code, and daily buckets (UTC).")
             .Produces<MetricsReport>().Problems();
@@ -33,7 +34,8 @@ public static class GetMetrics
     private sealed record Row(string Merchant, string Currency, DateOnly Day, Counters Counters);
     private sealed record Failure(string Merchant, string Currency, string Code, long Count);
 
-    private static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    [WolverineGet("/v1/metrics")]
+    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
     {
         var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
         var (rows, failures) = await ReadAsync(db, merchant, http.RequestAborted);
