@@ -4,9 +4,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Alba;
 using Ledger.Testing;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -14,8 +14,11 @@ using Xunit;
 
 namespace Ledger.Api.Tests;
 
-/// <summary>The ledger in-process over HTTP, on a database of its own, with a clock tests can move forward.</summary>
-public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
+/// <summary>
+/// The ledger in-process over HTTP (an Alba host: <see cref="Host"/>'s <c>Scenario</c> for specifications, <see cref="Client"/>
+/// for load and races), on a database of its own, with a clock tests can move forward.
+/// </summary>
+public class LedgerApp : IAsyncLifetime
 {
     public const string Acme = "sk_test_acme";
     public const string Globex = "sk_test_globex";
@@ -24,6 +27,8 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     public TestDatabase Database { get; } = new();
     public TestClock Clock { get; } = new();
     public LogCapture Logs { get; } = new();
+    public IAlbaHost Host { get; private set; } = null!;
+    public IServiceProvider Services => Host.Services;
 
     /// <summary>Extra settings a fixture needs (gateway latency, say).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string>> Settings => [];
@@ -31,10 +36,10 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     public virtual async ValueTask InitializeAsync()
     {
         await Database.InitializeAsync();
-        _ = Server; // start the host now: migrations run before the first test
+        Host = await AlbaHost.For<Program>(ConfigureWebHost); // started now: migrations run before the first test
     }
 
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    private void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
         builder.UseSetting("ConnectionStrings:Ledger", Database.ConnectionString);
@@ -45,16 +50,23 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.ConfigureLogging(logging => logging.AddProvider(Logs));
     }
 
+    /// <summary>A scenario (Alba) sent with <paramref name="apiKey"/>'s bearer token.</summary>
+    public Task<IScenarioResult> Scenario(string? apiKey, Action<Scenario> configure) => Host.Scenario(s =>
+    {
+        if (apiKey is not null) s.WithRequestHeader("Authorization", $"Bearer {apiKey}");
+        configure(s);
+    });
+
     public HttpClient Client(string? apiKey)
     {
-        var client = CreateClient();
+        var client = Host.Server.CreateClient();
         if (apiKey is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         return client;
     }
 
-    public override async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
-        await base.DisposeAsync();
+        if (Host is not null) await Host.DisposeAsync();
         await Database.DisposeAsync();
         GC.SuppressFinalize(this);
     }
