@@ -1,7 +1,6 @@
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Http;
-using static Ledger.Domain.Payments.PaymentEvent;
 using Wolverine.Http;
 
 namespace Ledger.Host.Auditing;

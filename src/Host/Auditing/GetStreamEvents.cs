@@ -12,7 +12,7 @@ public static class GetStreamEvents
     public static void Configure(HttpChain chain) =>
         chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Auditing").WithName("GetPaymentEvents").WithSummary("A payment's events, oldest first, with the hash chain")
-            .WithDescription("hash = SHA-256(previousHash || canonical event); see docs/events.md for the canonical form.")
+            .WithDescription("hash = SHA-256(previousHash || contentHash); docs/events.md defines the content hash (canonical JSON, SHA-256).")
             .Produces<StreamResource>().Problems(404);
 
     [WolverineGet("/v1/payments/{id}/events")]
