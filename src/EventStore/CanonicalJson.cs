@@ -3,7 +3,11 @@ using System.Text.Json.Nodes;
 
 namespace Ledger.EventStore;
 
-/// <summary>JSON with object keys sorted and no whitespace: equal documents give equal text.</summary>
+/// <summary>
+/// JSON with object keys sorted and no whitespace: equal documents give equal text. The idempotency fingerprint's
+/// form, kept as it is because stored fingerprints depend on it (a retry across an upgrade must still match). For
+/// anything else use <see cref="HashChain.Json"/>, the documented canonical form.
+/// </summary>
 public static class CanonicalJson
 {
     public static string Of(JsonNode? node) => node switch

@@ -16,7 +16,7 @@ public sealed record EventResource(
 {
     public static EventResource From(StoredEvent<PaymentEvent> e) => new(
         e.Sequence, e.StreamId, e.Version, e.Type,
-        e.OccurredAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture),
+        HashChain.Time(e.OccurredAt),
         new RawJson(e.DataJson), new RawJson(e.MetadataJson),
         Convert.ToHexStringLower(e.Hash), e.PreviousHash is null ? null : Convert.ToHexStringLower(e.PreviousHash));
 }

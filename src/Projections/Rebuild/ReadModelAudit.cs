@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Npgsql;
@@ -133,7 +132,7 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
         private static string Format(object? value, NpgsqlDbType type) => value switch
         {
             null => "null",
-            string json when type == NpgsqlDbType.Jsonb => CanonicalJson.Of(JsonNode.Parse(json)),
+            string json when type == NpgsqlDbType.Jsonb => HashChain.Json(json),
             DateTime t => t.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", CultureInfo.InvariantCulture),
             DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
