@@ -9,9 +9,11 @@ namespace Ledger.Host;
 /// <summary>The HTTP host: logging, services, the pipeline and the routes.</summary>
 public static class LedgerApi
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="configuration">Values that win over appsettings and the environment (the command line's connection string).</param>
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? configuration = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        if (configuration is not null) builder.Configuration.AddInMemoryCollection(configuration);
         // Serilog.AspNetCore: Serilog is the logger, and writes one line per request (below). Providers added after
         // this (a test's log capture) are fed by Serilog too.
         builder.Logging.ClearProviders();

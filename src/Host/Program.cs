@@ -1,12 +1,11 @@
-using JasperFx;
 using Ledger.Host;
 using Ledger.Host.Cli;
 
-if (LedgerCli.Handles(args)) return await LedgerCli.RunAsync(args);
-// The JasperFx command line that Wolverine and Marten bring (codegen, describe, ...): `make codegen` uses it.
-if (args is ["codegen", ..]) return await LedgerApi.Build([]).RunJasperFxCommands(args);
+// Without a command (or with `run`, or only host options such as --urls): the HTTP API. Otherwise the command line.
+var serve = args is [] or ["run", ..] || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?"));
+if (!serve) return await LedgerCli.RunAsync(args);
 
-var app = LedgerApi.Build(args);
+var app = LedgerApi.Build(args is ["run", .. var rest] ? rest : args);
 try
 {
     await app.Services.MigrateAsync();

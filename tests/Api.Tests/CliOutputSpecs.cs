@@ -17,7 +17,7 @@ public sealed class CliOutputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         await Cli.Tamper(app, """update ledger.mt_events set data = replace(data::text, '"amount": 100', '"amount": 10')::jsonb where stream_id = $1 and version = 3""", edited);
         await Cli.Tamper(app, "delete from ledger.mt_events where stream_id = $1 and version = 2", deleted);
 
-        var (exit, stdout) = await RunProcess(new() { ["ConnectionStrings__Ledger"] = app.Database.ConnectionString, ["NO_COLOR"] = noColor ? "1" : null },
+        var (exit, stdout) = await Cli.RunProcess(new() { ["ConnectionStrings__Ledger"] = app.Database.ConnectionString, ["NO_COLOR"] = noColor ? "1" : null },
             "audit", "verify");
 
         exit.ShouldBe(ExitCodes.Discrepancies, stdout);
@@ -36,7 +36,7 @@ public sealed class CliOutputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     {
         var port = HostProcess.FreePort();
 
-        var (exit, stdout) = await RunProcess(new() { ["LEDGER_PG_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        var (exit, stdout) = await Cli.RunProcess(new() { ["LEDGER_PG_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) },
             "projections", "list");
 
         exit.ShouldBe(ExitCodes.CouldNotRun, stdout);
@@ -46,21 +46,9 @@ public sealed class CliOutputSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [Fact]
     public async Task A_LEDGER_PG_PORT_that_is_not_a_port_is_a_usage_error()
     {
-        var (exit, stdout) = await RunProcess(new() { ["LEDGER_PG_PORT"] = "fifty" }, "projections", "list");
+        var (exit, stdout) = await Cli.RunProcess(new() { ["LEDGER_PG_PORT"] = "fifty" }, "projections", "list");
 
         exit.ShouldBe(ExitCodes.Usage, stdout);
         stdout.ShouldContain("LEDGER_PG_PORT");
-    }
-
-    private static async Task<(int Exit, string Stdout)> RunProcess(Dictionary<string, string?> environment, params string[] args)
-    {
-        var variables = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Ledger"] = null, ["NO_COLOR"] = null,
-            ["TERM"] = "xterm-256color", // a terminal type that would get colours, were stdout a terminal
-        };
-        foreach (var (k, v) in environment) variables[k] = v;
-        var run = await ChildProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"), .. args], variables, TimeSpan.FromSeconds(60));
-        return (run.Exit, run.Output);
     }
 }

@@ -26,6 +26,22 @@ public static class Cli
         return (exit, output.ToString());
     }
 
+    /// <summary>
+    /// The real executable in a child process, its output into a pipe: for what only a whole process shows (JasperFx's
+    /// own commands and help write to the process-wide console). Variables set to null are removed from its environment.
+    /// </summary>
+    public static async Task<(int Exit, string Stdout)> RunProcess(Dictionary<string, string?> environment, params string[] args)
+    {
+        var variables = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Ledger"] = null, ["NO_COLOR"] = null,
+            ["TERM"] = "xterm-256color", // a terminal type that would get colours, were stdout a terminal
+        };
+        foreach (var (k, v) in environment) variables[k] = v;
+        var run = await ChildProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"), .. args], variables, TimeSpan.FromSeconds(60));
+        return (run.Exit, run.Output);
+    }
+
     /// <summary>docs/events.md's script (scripts/verify-export.py) on an export file: its exit code and report.</summary>
     public static async Task<(int Exit, string Report)> VerifyExport(string file)
     {
@@ -142,9 +158,16 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     [InlineData("streams", "replay")]
     [InlineData("projections")]
     [InlineData("audit", "verify", "--frobnicate")]
+    [InlineData("audit", "prove")]
+    [InlineData("projections", "list", "payment_views")]
+    [InlineData("streams", "replay", "pay_x", "--at-version", "many")]
+    [InlineData("events", "import")]
+    [InlineData("events", "export", "--in", "export.jsonl")]
+    [InlineData("frobnicate")]
     public async Task Usage_errors_exit_2(params string[] args)
     {
-        var (exit, output) = await Cli.Run(app, args);
+        // In a process of its own: JasperFx parses the command line there as it does for an operator.
+        var (exit, output) = await Cli.RunProcess(new() { ["ConnectionStrings__Ledger"] = app.Database.ConnectionString }, args);
         exit.ShouldBe(ExitCodes.Usage, output);
     }
 
@@ -171,14 +194,65 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
-    public async Task Every_command_has_help()
+    public async Task Help_lists_Ledgers_commands_beside_the_ones_Marten_and_Wolverine_bring()
     {
-        foreach (var command in new[] { new[] { "projections", "rebuild" }, ["streams", "replay"], ["audit", "verify"], ["events", "export"], ["db", "script"] })
+        var (exit, output) = await Cli.RunProcess([], "help");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        var listed = output.Split('\n').Select(l => l.Trim().Split(' ')[0]).ToHashSet();
+        foreach (var ours in new[] { "db", "projections", "streams", "audit", "events" }) listed.ShouldContain(ours, output);
+        foreach (var stack in new[] { "describe", "codegen", "db-apply", "db-assert", "resources", "check-env" }) listed.ShouldContain(stack, output);
+        // Ledger's `projections`, not JasperFx.Events' (which drives Marten's async daemon).
+        output.ShouldContain("or `rebuild` them from the log while the API serves");
+    }
+
+    [Theory]
+    [InlineData("projections", "list", "rebuild")]
+    [InlineData("streams", "replay", "--at-version")]
+    [InlineData("audit", "verify", "discrepancy:")]
+    [InlineData("events", "export", "--after")]
+    [InlineData("events", "import", "--in")]
+    [InlineData("db", "script", "migrate")]
+    public async Task Every_command_has_help_naming_its_actions_and_flags(string command, string action, string shown)
+    {
+        var (exit, output) = await Cli.RunProcess([], command, action, "--help");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain($"{command} <action>");
+        output.ShouldContain(shown);
+        output.ShouldNotContain("Invalid usage");
+    }
+
+    [Fact]
+    public async Task Describe_shows_the_application_Marten_and_Wolverine_with_every_secret_masked()
+    {
+        const string password = "pw-never-printed-8841";
+        var connectionString = new Npgsql.NpgsqlConnectionStringBuilder(app.Database.ConnectionString) { Password = password }.ConnectionString;
+
+        var (exit, output) = await Cli.RunProcess(new()
         {
-            var (exit, output) = await Cli.Run(app, [.. command, "--help"]);
-            exit.ShouldBe(ExitCodes.Ok, output);
-            output.ShouldContain("Usage:");
-        }
+            ["ConnectionStrings__Ledger"] = connectionString, ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["Ledger__Secrets__FingerprintKey"] = "fingerprint-key-never-printed-5523",
+            ["Ledger__ApiKeys__3__Key"] = "sk_live_never_printed_7710", ["Ledger__ApiKeys__3__Role"] = "auditor",
+            ["Ledger__Webhooks__SigningSecret"] = "whsec_never_printed_2290",
+        }, "describe");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        foreach (var part in new[] { "About Ledger.Host", "IConfiguration Preview", "Marten", "Wolverine", "/v1/payments" }) output.ShouldContain(part);
+        output.ShouldContain("Ledger:ApiKeys:3:Role");
+        foreach (var secret in new[] { password, "fingerprint-key-never-printed-5523", "sk_live_never_printed_7710", "whsec_never_printed_2290", "sk_test_acme", "dev-only-fingerprint-key" })
+            output.ShouldNotContain(secret);
+        output.ShouldContain("Password=***");
+    }
+
+    [Fact]
+    public async Task The_stacks_db_assert_finds_Martens_schema_as_configured()
+    {
+        var (exit, output) = await Cli.RunProcess(new() { ["ConnectionStrings__Ledger"] = app.Database.ConnectionString, ["ASPNETCORE_ENVIRONMENT"] = "Development" },
+            "db-assert");
+
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain("No database differences detected");
     }
 
     [Fact]

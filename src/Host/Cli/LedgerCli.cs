@@ -1,4 +1,6 @@
-using System.CommandLine;
+using System.Reflection;
+using JasperFx.CommandLine;
+using JasperFx.CommandLine.Help;
 using Ledger.EventStore;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
@@ -6,20 +8,44 @@ using Spectre.Console;
 namespace Ledger.Host.Cli;
 
 /// <summary>
-/// The same executable as a command line: `Ledger.Host &lt;command&gt;`. Exit codes: 0 fine, 1 discrepancies, 2 usage.
+/// The same executable as a command line: `Ledger.Host &lt;command&gt;`. It is the JasperFx command line that Marten and
+/// Wolverine bring (`help`, `describe`, `codegen`, `db-apply`, `db-assert`, `resources`, ...) with Ledger's verbs
+/// (`db`, `projections`, `streams`, `audit`, `events`) as commands of it. Ledger's `projections` replaces the one
+/// JasperFx.Events brings (Marten's async daemon, which Ledger does not run), and Ledger's `describe` replaces the
+/// built-in one, which prints every configuration value, secrets included.
+/// Exit codes: 0 fine, 1 discrepancies, 2 usage, 3 could not run. JasperFx by itself answers a usage error with the
+/// usage and exit 0 or 1; this runner keeps the documented 2.
 /// </summary>
 public static class LedgerCli
 {
-    private static readonly string[] Verbs = ["db", "projections", "streams", "audit", "events", "--help", "-h", "-?", "help"];
+    /// <summary>Where the stack's commands are: JasperFx's own, Weasel's (db-*), Marten's and Wolverine's.</summary>
+    private static readonly Assembly[] StackAssemblies =
+    [
+        typeof(JasperFx.CommandLine.Commands.RunCommand).Assembly,
+        typeof(Weasel.CommandLine.ApplyCommand).Assembly,
+        typeof(JasperFx.Events.IEvent).Assembly,
+        typeof(Marten.IDocumentStore).Assembly,
+        typeof(Wolverine.IMessageBus).Assembly,
+    ];
 
-    public static bool Handles(string[] args) => args.Length > 0 && Verbs.Contains(args[0]);
+    /// <summary>Ledger's commands, registered after the stack's so that a clashing name is ours.</summary>
+    private static readonly Type[] LedgerCommands =
+        [typeof(DbCommand), typeof(ProjectionsCommand), typeof(StreamsCommand), typeof(AuditCommand), typeof(EventsCommand), typeof(DescribeCommand)];
+
+    private static readonly string[] HelpFlags = ["--help", "-h", "-?"];
 
     /// <param name="configuration">null: appsettings beside the executable, then environment variables.</param>
     /// <param name="console">null: the terminal. For tables, progress and messages.</param>
     /// <param name="output">null: standard output. For data (JSON lines, SQL), written as is.</param>
     public static async Task<int> RunAsync(string[] args, IConfiguration? configuration = null, IAnsiConsole? console = null, TextWriter? output = null)
     {
-        console ??= StandardConsole();
+        if (console is null)
+        {
+            console = StandardConsole();
+            // JasperFx's own commands (help, describe, codegen, ...) write to Spectre's process-wide console: the same
+            // plain-text rules apply to them. Only for the real terminal, never for a caller's console (tests run in parallel).
+            AnsiConsole.Console = console;
+        }
         try
         {
             configuration ??= DefaultConfiguration();
@@ -29,36 +55,51 @@ public static class LedgerCli
             console.WriteLine(e.Message);
             return ExitCodes.Usage;
         }
-        var cli = new CliContext(configuration, console, output ?? Console.Out);
-        var root = new RootCommand("Ledger: an event-sourced payment ledger. Without a command, runs the HTTP API.")
-        {
-            DbCommands.Create(cli),
-            ProjectionCommands.Create(cli),
-            StreamCommands.Create(cli),
-            AuditCommands.Create(cli),
-            EventCommands.Create(cli),
-        };
-        var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            foreach (var error in parsed.Errors) cli.Console.MarkupLineInterpolated($"[red]{error.Message}[/]");
-            cli.Console.WriteLine("See --help.");
-            return ExitCodes.Usage;
-        }
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
+        Console.CancelKeyPress += onCancel;
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { Output = cli.Writer, Error = cli.Writer, EnableDefaultExceptionHandler = false });
+            var cli = new CliContext(configuration, console, output ?? Console.Out, stop.Token);
+            var factory = new CommandFactory(new LedgerCommandCreator(cli));
+            factory.SetAppName("Ledger.Host");
+            foreach (var assembly in StackAssemblies) factory.RegisterCommands(assembly);
+            foreach (var command in LedgerCommands) factory.RegisterCommand(command);
+            // The stack's commands that need the application (describe, codegen, db-apply, resources, ...) get the HTTP
+            // host as `make run` builds it, with this command line's configuration.
+            factory.ConfigureRun = run =>
+            {
+                if (run.Input is IHostBuilderInput needsHost) needsHost.HostBuilder = new LedgerHostBuilder(configuration);
+            };
+
+            var askedForHelp = args.Length > 0 && (args[0] is "help" or "?" || args.Any(HelpFlags.Contains));
+            // `projections rebuild --help` is `help projections`, `--help` is `help` (JasperFx has no --help flag of its own).
+            if (askedForHelp && args[0] is not ("help" or "?")) args = HelpFlags.Contains(args[0]) ? ["help"] : ["help", args[0]];
+            var run = factory.BuildRun(args);
+            if (run.Input is HelpInput help) help.AppName = "Ledger.Host";
+            if (run.Command is HelpCommand)
+            {
+                // Asked for, or JasperFx could not parse the command line (it printed why): the usage, then exit 2.
+                await run.Execute();
+                return askedForHelp ? ExitCodes.Ok : ExitCodes.Usage;
+            }
+            return await run.Execute() ? ExitCodes.Ok : ExitCodes.Discrepancies;
         }
         catch (UsageException e)
         {
-            cli.Console.MarkupLineInterpolated($"[red]{e.Message}[/]");
+            console.MarkupLineInterpolated($"[red]{e.Message}[/]");
             return ExitCodes.Usage;
         }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or Ledger.Projections.Rebuild.RebuildInProgressException)
+        catch (Exception e)
         {
-            // Not a discrepancy and not a usage error: the command could not do its work at all.
-            cli.Console.MarkupLineInterpolated($"[red]Could not run: {e.Message}[/]");
+            // Not a discrepancy and not a usage error: the command could not do its work at all (no database, a rebuild
+            // holding the lock, configuration the host will not start with).
+            console.MarkupLineInterpolated($"[red]Could not run: {(e is Npgsql.NpgsqlException or TimeoutException or Ledger.Projections.Rebuild.RebuildInProgressException ? "" : e.GetType().Name + ": ")}{e.Message}[/]");
             return ExitCodes.CouldNotRun;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
         }
     }
 
@@ -108,23 +149,83 @@ public static class LedgerCli
     }
 }
 
-/// <summary>What every command needs: where the database is, and where to write.</summary>
-public sealed class CliContext(IConfiguration configuration, IAnsiConsole console, TextWriter output)
+/// <summary>What every Ledger command needs: where the database is, where to write, and Ctrl-C.</summary>
+public sealed class CliContext(IConfiguration configuration, IAnsiConsole console, TextWriter output, CancellationToken stop)
 {
+    public IConfiguration Configuration { get; } = configuration;
     public IAnsiConsole Console { get; } = console;
     public TextWriter Writer { get; } = output;
+    public CancellationToken Stop { get; } = stop;
 
+    /// <summary>The store alone (no HTTP host, no Wolverine): what Ledger's commands work with.</summary>
     public ServiceProvider Services() =>
-        new ServiceCollection().AddLogging().AddLedgerStore(configuration).BuildServiceProvider();
+        new ServiceCollection().AddLogging().AddLedgerStore(Configuration).BuildServiceProvider();
+}
 
-    public static Command Group(string name, string description, params Command[] subcommands)
+/// <summary>
+/// A Ledger command: one verb with its actions (`projections list|rebuild`), given the <see cref="CliContext"/> by
+/// <see cref="LedgerCommandCreator"/>. JasperFx checks the shape of the command line; the action and the values are
+/// checked here, a wrong one being a <see cref="UsageException"/> (exit 2).
+/// </summary>
+public abstract class LedgerCommand<TInput>(CliContext cli) : JasperFxAsyncCommand<TInput> where TInput : ILedgerInput
+{
+    protected CliContext Cli { get; } = cli;
+
+    /// <summary>Each action's name and what runs it (true: exit 0, false: exit 1).</summary>
+    protected abstract IReadOnlyDictionary<string, Func<TInput, Task<bool>>> Actions { get; }
+
+    public override Task<bool> Execute(TInput input) =>
+        Actions.TryGetValue(input.Action, out var action)
+            ? action(input)
+            : throw new UsageException($"'{CommandFactory.CommandNameFor(GetType())} {input.Action}' is not a command: {string.Join(", ", Actions.Keys)}. See --help.");
+}
+
+/// <summary>
+/// A Ledger command's input: its first property is the action, `public string Action { get; set; }`. (JasperFx takes
+/// positional arguments in the order the input type declares them, its own properties before a base class's.)
+/// </summary>
+public interface ILedgerInput
+{
+    string Action { get; }
+}
+
+/// <summary>Ledger's commands are made with the <see cref="CliContext"/>; the stack's as JasperFx makes them.</summary>
+internal sealed class LedgerCommandCreator(CliContext cli) : ICommandCreator
+{
+    private readonly ActivatorCommandCreator _stack = new();
+
+    public IJasperFxCommand CreateCommand(Type commandType) =>
+        commandType.GetConstructor([typeof(CliContext)]) is { } withContext
+            ? (IJasperFxCommand)withContext.Invoke([cli])
+            : _stack.CreateCommand(commandType);
+
+    public object CreateModel(Type modelType) => _stack.CreateModel(modelType);
+}
+
+/// <summary>
+/// The host the stack's commands ask for: Ledger's HTTP host, built (not started) when the command builds it, with the
+/// command line's connection string. Like JasperFx's own pre-built host, it takes no further configuration.
+/// </summary>
+internal sealed class LedgerHostBuilder(IConfiguration configuration) : IHostBuilder
+{
+    public IDictionary<object, object> Properties { get; } = new Dictionary<object, object>();
+
+    public IHost Build() => LedgerApi.Build([], new Dictionary<string, string?>
     {
-        var group = new Command(name, description);
-        foreach (var sub in subcommands) group.Subcommands.Add(sub);
-        group.SetAction(int (_) => throw new UsageException(
-            $"'{name}' needs a subcommand: {string.Join(", ", subcommands.Select(c => c.Name))}. See --help."));
-        return group;
-    }
+        ["ConnectionStrings:Ledger"] = configuration.GetConnectionString("Ledger"),
+        // The command's output, not the host's start-up lines.
+        ["Serilog:MinimumLevel:Default"] = "Warning",
+    });
+
+    public IHostBuilder ConfigureHostConfiguration(Action<IConfigurationBuilder> configureDelegate) => Refuse();
+    public IHostBuilder ConfigureAppConfiguration(Action<HostBuilderContext, IConfigurationBuilder> configureDelegate) => Refuse();
+    public IHostBuilder ConfigureServices(Action<HostBuilderContext, IServiceCollection> configureDelegate) => Refuse();
+    public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(IServiceProviderFactory<TContainerBuilder> factory) where TContainerBuilder : notnull => Refuse();
+    public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(Func<HostBuilderContext, IServiceProviderFactory<TContainerBuilder>> factory) where TContainerBuilder : notnull => Refuse();
+    public IHostBuilder ConfigureContainer<TContainerBuilder>(Action<HostBuilderContext, TContainerBuilder> configureDelegate) => Refuse();
+
+    private static IHostBuilder Refuse() =>
+        throw new UsageException("This flag changes how the host is built; set it in configuration (appsettings, environment variables) instead.");
 }
 
 /// <summary>The command line was well-formed but its values are not (exit 2).</summary>
@@ -137,29 +238,4 @@ public static class ExitCodes
     public const int Usage = 2;
     /// <summary>The database could not be reached, or another rebuild holds the lock. An extension of the specified 0/1/2: see docs/operations.md.</summary>
     public const int CouldNotRun = 3;
-}
-
-public static class DbCommands
-{
-    public static Command Create(CliContext cli)
-    {
-        var migrate = new Command("migrate", "Bring the database schema up to date (also done at start-up).");
-        migrate.SetAction(async (_, ct) =>
-        {
-            await using var services = cli.Services();
-            var applied = await services.MigrateAsync(ct);
-            cli.Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Module}/{m.Name}"))}");
-            return ExitCodes.Ok;
-        });
-        var script = new Command("script", "Print the whole schema as one SQL script, for applying by hand.");
-        script.SetAction(_ =>
-        {
-            // Marten's tables and functions first: Ledger's event chain is defined on them.
-            using var services = cli.Services();
-            cli.Writer.WriteLine(services.GetRequiredService<Marten.IDocumentStore>().Storage.ToDatabaseScript());
-            cli.Writer.Write(SchemaMigrator.Script(LedgerServices.AllMigrations));
-            return ExitCodes.Ok;
-        });
-        return CliContext.Group("db", "Database schema.", migrate, script);
-    }
 }
