@@ -60,6 +60,31 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource)
         return pending;
     }
 
+    private const string CreateFingerprints = """
+        create table if not exists marten_schema_fingerprints (
+            fingerprint text primary key,
+            applied_at  timestamptz not null default now()
+        )
+        """;
+
+    /// <summary>Whether Marten's schema with this fingerprint (SHA-256 of its DDL) was applied to this database.</summary>
+    public async Task<bool> IsRecordedAsync(string fingerprint, CancellationToken ct = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await Execute(connection, CreateFingerprints, ct);
+        await using var cmd = new NpgsqlCommand("select exists (select 1 from marten_schema_fingerprints where fingerprint = $1)", connection);
+        cmd.Parameters.Add(new() { Value = fingerprint });
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    public async Task RecordAsync(string fingerprint, CancellationToken ct = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("insert into marten_schema_fingerprints (fingerprint) values ($1) on conflict do nothing", connection);
+        cmd.Parameters.Add(new() { Value = fingerprint });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     /// <summary>The migrations not yet applied; empty when the schema is current.</summary>
     public async Task<IReadOnlyList<Migration>> PendingAsync(IEnumerable<Migration> migrations, CancellationToken ct = default)
     {

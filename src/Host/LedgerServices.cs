@@ -86,6 +86,6 @@ public static class LedgerServices
     }
 
     /// <summary>Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations.</summary>
-    public static Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, CancellationToken ct = default) =>
-        MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), services.GetRequiredService<NpgsqlDataSource>(), AllMigrations, ct);
+    public static Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, bool compareMartensSchema = false, CancellationToken ct = default) =>
+        MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), services.GetRequiredService<NpgsqlDataSource>(), AllMigrations, compareMartensSchema, ct);
 }

@@ -41,4 +41,29 @@ public sealed class MigrationContract : IAsyncLifetime
 
         (await new SchemaMigrator(ds).PendingAsync(Steps)).ShouldBeEmpty();
     }
+
+    [Fact]
+    public async Task A_start_with_Martens_schema_recorded_skips_Martens_comparison_and_db_migrate_still_repairs_it()
+    {
+        await using var ds = _db.CreateDataSource();
+        using var store = Marten.DocumentStore.For(options =>
+        {
+            options.Connection(ds);
+            MartenEventLog.Configure(options, new ThingCodec(), [new SeenProjection()]);
+        });
+        await MartenEventLog.ApplySchemaAsync(store, ds); // a database's first start: Marten's comparison creates it all
+        (await _db.ScalarAsync<long>("select count(*) from marten_schema_fingerprints")).ShouldBe(1);
+        // A Marten object gone behind Marten's back: only a comparison with the database would notice.
+        await _db.ExecuteAsync("drop function ledger.mt_quick_append_events");
+        const string exists = "select count(*) from pg_proc join pg_namespace n on n.oid = pronamespace where nspname = 'ledger' and proname = 'mt_quick_append_events'";
+
+        await MartenEventLog.ApplySchemaAsync(store, ds); // a start-up: the fingerprint is recorded
+
+        (await _db.ScalarAsync<long>(exists)).ShouldBe(0);
+
+        await MartenEventLog.ApplySchemaAsync(store, ds, compareMartensSchema: true); // `db migrate`
+
+        (await _db.ScalarAsync<long>(exists)).ShouldBe(1);
+        (await _db.ScalarAsync<long>("select count(*) from marten_schema_fingerprints")).ShouldBe(1);
+    }
 }

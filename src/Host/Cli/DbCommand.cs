@@ -29,7 +29,8 @@ public sealed class DbCommand : LedgerCommand<DbInput>
         ["migrate"] = async _ =>
         {
             await using var services = Cli.Services();
-            var applied = await services.MigrateAsync(Cli.Stop);
+            // Always Marten's full comparison here: a start-up skips it when its fingerprint is recorded.
+            var applied = await services.MigrateAsync(compareMartensSchema: true, Cli.Stop);
             Cli.Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied.Select(m => $"{m.Module}/{m.Name}"))}");
             return true;
         },
