@@ -88,6 +88,61 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
 
     public DateTimeOffset LeaseUntil(DateTimeOffset now) => now + options.Value.Lease;
 
+    /// <summary>How often a write is tried again after losing its claim to a key that then turned out free.</summary>
+    private const int MaxWrites = 20;
+
+    /// <summary>
+    /// The idempotency protocol of one write, all of it here. A key seen before is answered from its record: the
+    /// first answer replayed byte for byte, 422 for another request under the key, 409 while its owner is at work,
+    /// and an owner whose lease ran out taken over and its work finished (<paramref name="resume"/>). Otherwise
+    /// <paramref name="write"/> runs, and claims the key in its own first append (<see cref="Claim"/>, or
+    /// <see cref="Remember"/> when the write is one transaction): two first requests racing past the look meet at
+    /// the key's unique index, and the loser is answered like a repeat (or writes again if the winner rolled back).
+    /// From the look on the work is finished even if the client goes away: money may move.
+    /// </summary>
+    /// <param name="write">The first time: appends (claiming the key) and returns the answer to remember.</param>
+    /// <param name="resume">Finishes the work of an owner that died (the payment id it was working on).</param>
+    public async Task<IResult> RunAsync(IdempotencyScope scope, byte[] fingerprint,
+        Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
+    {
+        var ct = CancellationToken.None;
+        var existing = await LookAsync(scope, fingerprint, ct);
+        for (var attempt = 1; ; attempt++)
+        {
+            switch (existing)
+            {
+                case null:
+                    break;
+                case ExistingKey.Completed done:
+                    return new StoredResponseResult(done.Response, replayed: true);
+                case ExistingKey.Reused:
+                    throw KeyReused();
+                case ExistingKey.TakenOver taken when resume is not null:
+                    return new StoredResponseResult(await resume(taken.ResourceId, ct), replayed: true);
+                case ExistingKey.Free when attempt <= MaxWrites:
+                    break; // the claim that beat ours rolled back
+                case ExistingKey.Expired when attempt <= MaxWrites && await ForgetIfExpiredAsync(scope, ct):
+                    break; // past retention a completed key counts as new; an in-flight one is the sweep's
+                default:
+                    throw KeyInUse(); // its owner is at work: retry shortly
+            }
+            try
+            {
+                return new StoredResponseResult(await write(ct), replayed: false);
+            }
+            catch (PostgresException e) when (IsClaimConflict(e))
+            {
+                existing = await ResolveAsync(scope, fingerprint, ct);
+            }
+        }
+    }
+
+    public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
+        "This Idempotency-Key was used with a different request. Use a new key for a new request.");
+
+    public static ApiProblem KeyInUse() => new(409, "idempotency_key_in_use", "Idempotency-Key in use.",
+        "A request with this Idempotency-Key is still being processed. Retry shortly.") { RetryAfterSeconds = 1 };
+
     /// <summary>Claims the key inside the append's batch. A second claim fails the whole batch (unique violation).</summary>
     public NpgsqlBatchCommand Claim(IdempotencyScope scope, byte[] fingerprint, string resourceId, DateTimeOffset now)
     {
@@ -189,14 +244,14 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
-    /// <summary>Forgets one expired, completed key so it counts as new. An in-flight one is the sweep's to finish first.</summary>
-    public async Task ForgetIfExpiredAsync(IdempotencyScope scope, CancellationToken ct)
+    /// <summary>Forgets one expired, completed key so it counts as new (true). An in-flight one is the sweep's to finish first.</summary>
+    public async Task<bool> ForgetIfExpiredAsync(IdempotencyScope scope, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
             delete from idempotency_keys where merchant_id = $1 and endpoint = $2 and key = $3 and expires_at <= $4 and status = 'completed'
             """);
         Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, clock.GetUtcNow().UtcDateTime);
-        await cmd.ExecuteNonQueryAsync(ct);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
     /// <summary>Forgets every expired, completed key. An in-flight one is left for the sweep to finish.</summary>

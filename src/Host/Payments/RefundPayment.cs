@@ -43,55 +43,33 @@ public static class RefundPayment
         var (body, raw) = (read.Value, read.Raw);
         Validate(read);
 
-        var ct = CancellationToken.None;
         var scope = new IdempotencyScope(merchant, Endpoint, key);
         var fingerprint = idempotency.Fingerprint(http.Request, raw);
-        // A key seen before is answered from its record, without folding or appending anything.
-        switch (await idempotency.LookAsync(scope, fingerprint, ct))
-        {
-            case null: break;
-            case ExistingKey.Completed done: return new StoredResponseResult(done.Response, replayed: true);
-            case ExistingKey.Reused: throw RequestPayment.KeyReused();
-            default: throw RequestPayment.KeyInUse();
-        }
-        var history = await store.ReadStreamAsync(id, ct: ct);
-        if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)
-            throw ApiProblem.PaymentNotFound();
-
         var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
         var refundId = $"re_{Guid.NewGuid():N}";
         var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
-
-        for (var attempt = 1; ; attempt++)
+        // A key seen before is answered from its record, without folding or appending anything.
+        return await idempotency.RunAsync(scope, fingerprint, async ct =>
         {
-            var (events, response) = Decide(command, state);
-            try
+            var history = await store.ReadStreamAsync(id, ct: ct);
+            if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)
+                throw ApiProblem.PaymentNotFound();
+            for (var attempt = 1; ; attempt++)
             {
-                await store.AppendAsync(id, state.Version, events, metadata,
-                    commands => commands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
-                if (events.Length > 0) meter.Refunded();
-                return new StoredResponseResult(response, replayed: false);
-            }
-            catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
-            {
-                switch (await idempotency.ResolveAsync(scope, fingerprint, ct))
+                var (events, response) = Decide(command, state);
+                try
                 {
-                    case ExistingKey.Completed done:
-                        return new StoredResponseResult(done.Response, replayed: true);
-                    case ExistingKey.Reused:
-                        throw RequestPayment.KeyReused();
-                    case ExistingKey.Expired or ExistingKey.Free when attempt < MaxAttempts:
-                        await idempotency.ForgetIfExpiredAsync(scope, ct); // past retention a key counts as new
-                        continue;
-                    default:
-                        throw RequestPayment.KeyInUse();
+                    await store.AppendAsync(id, state.Version, events, metadata,
+                        commands => commands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
+                    if (events.Length > 0) meter.Refunded();
+                    return response;
+                }
+                catch (ConcurrencyException) when (attempt < MaxAttempts)
+                {
+                    state = Payment.Fold((await store.ReadStreamAsync(id, ct: ct)).Select(e => e.Data))!;
                 }
             }
-            catch (ConcurrencyException) when (attempt < MaxAttempts)
-            {
-                state = Payment.Fold((await store.ReadStreamAsync(id, ct: ct)).Select(e => e.Data))!;
-            }
-        }
+        });
     }
 
     /// <summary>The events and the answer: 201 with the refund, or the decider's refusal as a problem.</summary>

@@ -74,50 +74,20 @@ public static class RequestPayment
         var fingerprint = idempotency.Fingerprint(http.Request, raw);
         var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
 
-        // From here on the work is finished even if the client goes away: money may move.
-        var ct = CancellationToken.None;
         var requested = PaymentDecider.Decide(request, null);
-        // A key seen before is answered from its record. The claim in the append stays the guarantee:
-        // two first requests racing past this look still meet at the key's unique index.
-        var existing = await idempotency.LookAsync(scope, fingerprint, ct);
-        if (existing is null)
-        {
-            try
+        return await idempotency.RunAsync(scope, fingerprint,
+            write: async ct =>
             {
                 await store.AppendAsync(paymentId, 0, requested, metadata,
                     commands => commands.Add(idempotency.Claim(scope, fingerprint, paymentId, now)), ct);
                 meter.PaymentCreated();
-            }
-            catch (PostgresException e) when (Idempotency.IsClaimConflict(e))
-            {
-                existing = await idempotency.ResolveAsync(scope, fingerprint, ct);
-            }
-        }
-        switch (existing)
-        {
-            case null:
-                break; // the key is ours: on to the gateway
-            case ExistingKey.Completed done:
-                return new StoredResponseResult(done.Response, replayed: true);
-            case ExistingKey.Reused:
-                throw KeyReused();
-            case ExistingKey.TakenOver taken:
-                return new StoredResponseResult(await completion.ResumeAsync(taken.ResourceId, scope, metadata, ct), replayed: true);
-            default:
-                throw KeyInUse(); // its owner is at work (or it expired between our look and our claim): retry shortly
-        }
-
-        var outcome = await gateway.ChargeAsync(new GatewayCharge(
-            paymentId, merchant, request.Amount, request.Currency, card.Number!, card.ExpMonth!.Value, card.ExpYear!.Value, card.Cvc!), ct);
-        var known = requested.Aggregate((Payment?)null, Payment.Evolve)!;
-        return new StoredResponseResult(await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct, known), replayed: false);
+                var outcome = await gateway.ChargeAsync(new GatewayCharge(
+                    paymentId, merchant, request.Amount, request.Currency, card.Number!, card.ExpMonth!.Value, card.ExpYear!.Value, card.Cvc!), ct);
+                var known = requested.Aggregate((Payment?)null, Payment.Evolve)!;
+                return await completion.RecordOutcomeAsync(paymentId, scope, outcome, metadata, ct, known);
+            },
+            resume: (takenOver, ct) => completion.ResumeAsync(takenOver, scope, metadata, ct));
     }
-
-    public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
-        "This Idempotency-Key was used with a different request. Use a new key for a new request.");
-
-    public static ApiProblem KeyInUse() => new(409, "idempotency_key_in_use", "Idempotency-Key in use.",
-        "A request with this Idempotency-Key is still being processed. Retry shortly.") { RetryAfterSeconds = 1 };
 
     private static void Validate(ReadBody<CreatePaymentRequest> body, DateTimeOffset now)
     {
