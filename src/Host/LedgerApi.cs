@@ -30,16 +30,7 @@ public static class LedgerApi
             wolverine.ApplicationAssembly = typeof(LedgerApi).Assembly;
             wolverine.Discovery.DisableConventionalDiscovery();
             wolverine.CodeGeneration.TypeLoadMode = JasperFx.CodeGeneration.TypeLoadMode.Static;
-            // Balanced: hosts sharing the database elect a leader, which assigns agents (the sweep) to live nodes.
-            wolverine.Durability.Mode = Wolverine.DurabilityMode.Balanced;
-            // A lone host is leader (and runs the sweep) within a couple of seconds of starting, not 13 s; a host that
-            // died (no heartbeat for 10 s, five beats) loses its agents to a live one within about 15 s, not minutes.
-            wolverine.Durability.FirstHealthCheckExecution = TimeSpan.FromMilliseconds(250);
-            wolverine.Durability.HealthCheckPollingTime = TimeSpan.FromSeconds(2);
-            wolverine.Durability.StaleNodeTimeout = TimeSpan.FromSeconds(10);
-            wolverine.Durability.CheckAssignmentPeriod = TimeSpan.FromSeconds(5);
-            // Its tables are built by the start-up migration, once per Wolverine version (LedgerServices.MigrateAsync).
-            wolverine.AutoBuildMessageStorageOnStartup = JasperFx.AutoCreate.None;
+            wolverine.Durability.Mode = Wolverine.DurabilityMode.MediatorOnly;
         });
         builder.Services.AddWolverineHttp();
 

@@ -6,7 +6,6 @@ using Ledger.Host.Payments;
 using Ledger.Projections;
 using Ledger.Projections.Payments;
 using Marten;
-using Wolverine.Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -18,11 +17,7 @@ public static class LedgerServices
     public static IReadOnlyList<Migration> AllMigrations { get; } =
         [.. MartenEventLog.Migrations, .. ReadModel.Migrations, .. Migration.EmbeddedIn(typeof(LedgerServices).Assembly, "host")];
 
-    /// <param name="wolverine">
-    /// The HTTP host: Wolverine's Marten integration too (its message store, node and agent tables in schema
-    /// `wolverine` of the same database, and later the outbox). The command line uses the store alone.
-    /// </param>
-    public static IServiceCollection AddLedgerStore(this IServiceCollection services, IConfiguration configuration, bool wolverine = false)
+    public static IServiceCollection AddLedgerStore(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(_ =>
         {
@@ -41,14 +36,13 @@ public static class LedgerServices
         });
         services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));
         // Marten's event store on the same pool, with the read model's inline projections committed in each append.
-        var marten = services.AddMarten(sp =>
+        services.AddMarten(sp =>
         {
             var options = new StoreOptions();
             options.Connection(sp.GetRequiredService<NpgsqlDataSource>());
             MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections());
             return options;
         });
-        if (wolverine) marten.IntegrateWithWolverine(integration => integration.MessageStorageSchemaName = "wolverine");
         services.AddSingleton(sp => new EventLog<PaymentEvent>(
             sp.GetRequiredService<IDocumentStore>(), sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance));
         services.AddSingleton(TimeProvider.System);
@@ -57,7 +51,7 @@ public static class LedgerServices
 
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddLedgerStore(configuration, wolverine: true);
+        services.AddLedgerStore(configuration);
         services.AddSingleton<Secrets>();
         services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
         services.AddSingleton<Idempotency>();
@@ -78,9 +72,8 @@ public static class LedgerServices
             sp.GetRequiredService<ILogger<RetryingGateway>>()));
         services.AddSingleton<ChargeCompletion>();
         services.Configure<SweepOptions>(configuration.GetSection("Ledger:Sweep"));
-        // A Wolverine agent: one live host runs it (Wolverine's node assignment), not every host.
         services.AddSingleton<ResolvePendingPayments>();
-        services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<ResolvePendingPayments>());
+        services.AddHostedService(sp => sp.GetRequiredService<ResolvePendingPayments>());
         services.AddSingleton<Observability.LedgerMeter>();
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
@@ -93,23 +86,6 @@ public static class LedgerServices
     }
 
     /// <summary>Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations.</summary>
-    /// Then, in the HTTP host, Wolverine's tables (schema `wolverine`), once per Wolverine version: Wolverine does not
-    /// build them itself at start-up (`AutoBuildMessageStorageOnStartup` None), which saved a comparison of its schema
-    /// (0.5-1 s) on every start.
-    public static async Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, bool compareMartensSchema = false, CancellationToken ct = default)
-    {
-        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
-        var applied = await MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), dataSource, AllMigrations, compareMartensSchema, ct);
-        if (services.GetService<Wolverine.Runtime.IWolverineRuntime>() is { } wolverine)
-        {
-            var migrator = new SchemaMigrator(dataSource);
-            var fingerprint = $"wolverine {typeof(Wolverine.IMessageBus).Assembly.GetName().Version} wolverine";
-            if (compareMartensSchema || !await migrator.IsRecordedAsync(fingerprint, ct))
-            {
-                await wolverine.Storage.Admin.MigrateAsync(JasperFx.AutoCreate.CreateOrUpdate);
-                await migrator.RecordAsync(fingerprint, ct);
-            }
-        }
-        return applied;
-    }
+    public static Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, bool compareMartensSchema = false, CancellationToken ct = default) =>
+        MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), services.GetRequiredService<NpgsqlDataSource>(), AllMigrations, compareMartensSchema, ct);
 }

@@ -3,7 +3,6 @@ using Ledger.EventStore;
 using Ledger.Host.Http;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Wolverine.Runtime.Agents;
 using static Ledger.Domain.Payments.PaymentEvent;
 
 namespace Ledger.Host.Payments;
@@ -17,9 +16,7 @@ public sealed class SweepOptions
 
 /// <summary>
 /// The background sweep: resolves payments left pending by a crash, by asking the gateway again with the same
-/// key, and forgets idempotency keys past their retention. A Wolverine singular agent (`ledger-sweep://`): Wolverine's
-/// node assignment runs it on exactly one live host of those sharing the database, and moves it to another when
-/// that host goes away.
+/// key, and forgets idempotency keys past their retention.
 /// </summary>
 public sealed class ResolvePendingPayments(
     NpgsqlDataSource db,
@@ -28,36 +25,9 @@ public sealed class ResolvePendingPayments(
     ChargeCompletion completion,
     TimeProvider clock,
     IOptions<SweepOptions> options,
-    ILogger<ResolvePendingPayments> logger) : SingularAgent("ledger-sweep")
+    ILogger<ResolvePendingPayments> logger) : BackgroundService
 {
-    private CancellationTokenSource? _stopping;
-    private Task? _running;
-
-    protected override Task startAsync(CancellationToken cancellationToken)
-    {
-        _stopping = new CancellationTokenSource();
-        _running = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
-        logger.LogInformation("Pending-payment sweep started on this host, every {Interval}", options.Value.Interval);
-        return Task.CompletedTask;
-    }
-
-    protected override async Task stopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null || _running is null) return;
-        await _stopping.CancelAsync();
-        try
-        {
-            await _running.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // stopped
-        }
-        _stopping.Dispose();
-        (_stopping, _running) = (null, null);
-    }
-
-    private async Task RunAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.Interval, clock);
         do
@@ -69,10 +39,6 @@ public sealed class ResolvePendingPayments(
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
                 logger.LogWarning("Sweep skipped: database unavailable ({Message})", e.Message);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogError(e, "Sweep failed; it runs again at the next interval");
             }
         } while (await timer.WaitForNextTickAsync(stoppingToken));
     }
