@@ -34,6 +34,13 @@ public static class LedgerCli
 
     private static readonly string[] HelpFlags = ["--help", "-h", "-?"];
 
+    /// <summary>
+    /// Whether these arguments are a command. Without one (or with `run`, or only host options such as --urls) the
+    /// executable serves the HTTP API.
+    /// </summary>
+    public static bool IsCommand(string[] args) =>
+        args is [var first, ..] && first != "run" && (!first.StartsWith('-') || HelpFlags.Contains(first));
+
     /// <param name="configuration">null: appsettings beside the executable, then environment variables.</param>
     /// <param name="console">null: the terminal. For tables, progress and messages.</param>
     /// <param name="output">null: standard output. For data (JSON lines, SQL), written as is.</param>
@@ -62,7 +69,6 @@ public static class LedgerCli
         {
             var cli = new CliContext(configuration, console, output ?? Console.Out, stop.Token);
             var factory = new CommandFactory(new LedgerCommandCreator(cli));
-            factory.SetAppName("Ledger.Host");
             foreach (var assembly in StackAssemblies) factory.RegisterCommands(assembly);
             foreach (var command in LedgerCommands) factory.RegisterCommand(command);
             // The stack's commands that need the application (describe, codegen, db-apply, resources, ...) get the HTTP

@@ -106,13 +106,13 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
     {
         var ct = CancellationToken.None;
-        var existing = await LookAsync(scope, fingerprint, ct);
+        // The look: a read (and at most a conditional take-over), safe to repeat on a transient error like the store's
+        // reads. A key used before is answered from it without appending anything.
+        var existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
         for (var attempt = 1; ; attempt++)
         {
             switch (existing)
             {
-                case null:
-                    break;
                 case ExistingKey.Completed done:
                     return new StoredResponseResult(done.Response, replayed: true);
                 case ExistingKey.Reused:
@@ -120,7 +120,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
                 case ExistingKey.TakenOver taken when resume is not null:
                     return new StoredResponseResult(await resume(taken.ResourceId, ct), replayed: true);
                 case ExistingKey.Free when attempt <= MaxWrites:
-                    break; // the claim that beat ours rolled back
+                    break; // never used or pruned (the usual new request), or the claim that beat ours rolled back
                 case ExistingKey.Expired when attempt <= MaxWrites && await ForgetIfExpiredAsync(scope, ct):
                     break; // past retention a completed key counts as new; an in-flight one is the sweep's
                 default:
@@ -180,26 +180,6 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             """);
         Add(cmd, scope.MerchantId, scope.Endpoint, scope.Key, response.Status, response.Body, (object?)response.Location ?? DBNull.Value);
         return cmd;
-    }
-
-    /// <summary>
-    /// Before claiming: what to do about this key if it was used before, or null if it is free (never used, or
-    /// past its retention and now forgotten).
-    /// </summary>
-    public async Task<ExistingKey?> LookAsync(IdempotencyScope scope, byte[] fingerprint, CancellationToken ct)
-    {
-        // A read (and at most a conditional take-over): safe to repeat on a transient error, like the store's reads.
-        var existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
-        switch (existing)
-        {
-            case ExistingKey.Free:
-                return null; // the usual case for a new request: no delete to send
-            case ExistingKey.Expired:
-                await ForgetIfExpiredAsync(scope, ct);
-                return null;
-            default:
-                return existing;
-        }
     }
 
     /// <summary>What to do about a key someone already claimed.</summary>
