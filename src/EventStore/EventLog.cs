@@ -24,6 +24,9 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
     /// <summary>
     /// Appends <paramref name="events"/> to a stream that must be at <paramref name="expectedVersion"/> (0: new stream).
     /// <paramref name="sideRecords"/> adds statements (an idempotency record, say) to the same transaction.
+    /// <paramref name="streamState"/> is the stream as the writer folded it at <paramref name="expectedVersion"/>: the inline
+    /// projections see it (<see cref="PendingEvent{TEvent}.StreamState"/>). If the stream has moved on, the append fails
+    /// and the state is never used.
     /// </summary>
     /// <exception cref="ConcurrencyException">The stream was at another version.</exception>
     public async Task<AppendResult> AppendAsync(
@@ -33,13 +36,15 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         EventMetadata metadata,
         Action<ICollection<NpgsqlBatchCommand>>? sideRecords = null,
         CancellationToken ct = default,
-        NpgsqlTransaction? transaction = null)
+        NpgsqlTransaction? transaction = null,
+        object? streamState = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
         await using var session = transaction is null
             ? marten.LightweightSession()
             : marten.LightweightSession(SessionOptions.ForTransaction(transaction));
         var action = Stage(session, streamId, expectedVersion, events, metadata);
+        if (streamState is not null && events.Count > 0) StreamStates.Remember(events[0], streamState);
         if (sideRecords is not null)
         {
             var commands = new List<NpgsqlBatchCommand>(1);
@@ -202,6 +207,14 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = streamId });
         cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = toVersion ?? long.MaxValue });
         cmd.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = (toTime ?? DateTimeOffset.MaxValue).UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return await ReadEvents(cmd, ct);
+    }
+
+    /// <summary>Several streams in one read: each stream oldest first, streams in id order.</summary>
+    public async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadStreamsAsync(IReadOnlyCollection<string> streamIds, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand($"select {Columns} from {From} where stream_id = any($1) order by stream_id, version");
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. streamIds] });
         return await ReadEvents(cmd, ct);
     }
 

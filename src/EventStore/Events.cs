@@ -37,14 +37,20 @@ public sealed record StoredEvent<TEvent>(
     byte[] Hash,
     byte[]? PreviousHash);
 
-/// <summary>An event on its way into the log, as inline projections see it (its sequence is not known yet).</summary>
+/// <summary>
+/// An event on its way into the log, as inline projections see it (its sequence is not known yet).
+/// <paramref name="StreamState"/>: the stream as its writer folded it before the append this event belongs to (what the
+/// events were decided on), so a projection can build rows from the state after each event without reading the stream;
+/// null for a new stream, or when the writer gave none.
+/// </summary>
 public sealed record PendingEvent<TEvent>(
     string StreamId,
     long Version,
     string Type,
     TEvent Data,
     DateTimeOffset OccurredAt,
-    EventMetadata Metadata);
+    EventMetadata Metadata,
+    object? StreamState = null);
 
 /// <summary>A place in the global log's commit order.</summary>
 public readonly record struct LogPosition(ulong TransactionId, long Sequence)

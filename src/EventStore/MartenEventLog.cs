@@ -115,16 +115,35 @@ internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList
     public Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
     {
         var pending = new List<PendingEvent<TEvent>>(events.Count);
-        foreach (var e in events)
-            if (e.Data is TEvent data)
+        object? state = null;
+        for (var i = 0; i < events.Count; i++)
+            if (events[i] is { Data: TEvent data } e)
+            {
+                // The first event of each stream's run carries what its writer folded before the append.
+                if (i == 0 || events[i - 1].StreamKey != e.StreamKey) state = StreamStates.Recall(data);
                 pending.Add(new PendingEvent<TEvent>(e.StreamKey!, e.Version, codec.TypeNameOf(data), data, codec.OccurredAt(data),
-                    new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName)));
+                    new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName),
+                    state));
+            }
         if (pending.Count == 0) return Task.CompletedTask;
         var commands = new List<NpgsqlBatchCommand>(8);
         foreach (var projection in projections) projection.Project(pending, commands);
         foreach (var command in commands) operations.QueueOperation(new SqlOperation(command));
         return Task.CompletedTask;
     }
+}
+
+/// <summary>
+/// The state a writer decided an append on, from <see cref="EventLog{TEvent}.AppendAsync"/> to the inline projection that
+/// runs inside the same SaveChanges. Keyed by the append's first event object (by reference), so it goes when the event does.
+/// </summary>
+internal static class StreamStates
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> States = new();
+
+    public static void Remember(object firstEvent, object state) => States.AddOrUpdate(firstEvent, state);
+
+    public static object? Recall(object firstEvent) => States.TryGetValue(firstEvent, out var state) ? state : null;
 }
 
 /// <summary>

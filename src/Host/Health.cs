@@ -66,7 +66,7 @@ internal sealed class ProjectionsReady(Npgsql.NpgsqlDataSource db) : IHealthChec
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
-        var tables = Ledger.Projections.Rebuild.ReadModelTables.All.Select(t => t.Name).ToArray();
+        var tables = Ledger.Projections.ReadModelTables.All.Select(t => t.Name).ToArray();
         try
         {
             await using var cmd = db.CreateCommand("select array(select t from unnest($1::text[]) t where to_regclass('public.' || t) is null)");

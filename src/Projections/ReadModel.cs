@@ -9,6 +9,6 @@ public static class ReadModel
 {
     public static IReadOnlyList<Migration> Migrations { get; } = Migration.EmbeddedIn(typeof(ReadModel).Assembly, "read_model");
 
-    public static IReadOnlyList<IInlineProjection<PaymentEvent>> InlineProjections() =>
+    public static IReadOnlyList<PaymentProjection> InlineProjections() =>
         [new PaymentViewProjection(), new ReceiptProjection(), new MetricsProjection(), new LedgerProjection()];
 }

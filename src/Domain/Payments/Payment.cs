@@ -45,7 +45,8 @@ public sealed record Payment(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     long Version,
-    ImmutableList<Refund> Refunds)
+    ImmutableList<Refund> Refunds,
+    DateTimeOffset? ChargedAt = null)
 {
     public bool IsCharged => Status is PaymentStatus.Succeeded or PaymentStatus.PartiallyRefunded or PaymentStatus.Refunded;
 
@@ -64,7 +65,7 @@ public sealed record Payment(
         (_, PaymentCharged e) => state with
         {
             Status = PaymentStatus.Succeeded, GatewayReference = e.GatewayReference, ReceiptNumber = e.ReceiptNumber,
-            UpdatedAt = e.At, Version = state.Version + 1,
+            ChargedAt = e.At, UpdatedAt = e.At, Version = state.Version + 1,
         },
         (_, PaymentFailed e) => state with
         {

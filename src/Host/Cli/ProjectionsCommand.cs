@@ -1,6 +1,7 @@
 using JasperFx.CommandLine;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
+using Ledger.Projections;
 using Ledger.Projections.Rebuild;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;

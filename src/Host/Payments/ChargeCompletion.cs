@@ -35,7 +35,7 @@ public sealed class ChargeCompletion(
             try
             {
                 await store.AppendAsync(paymentId, state.Version, events, metadata,
-                    commands => commands.Add(Idempotency.Complete(scope, response)), ct);
+                    commands => commands.Add(Idempotency.Complete(scope, response)), ct, streamState: state);
                 foreach (var e in events)
                     if (e is PaymentEvent.PaymentCharged) meter.PaymentSucceeded();
                     else if (e is PaymentEvent.PaymentFailed f) meter.PaymentFailed(f.FailureCode);

@@ -60,7 +60,8 @@ public static class RefundPayment
                 try
                 {
                     await store.AppendAsync(id, state.Version, events, metadata,
-                        commands => commands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct);
+                        commands => commands.Add(idempotency.Remember(scope, fingerprint, refundId, response, clock.Now())), ct,
+                        streamState: state);
                     if (events.Length > 0) meter.Refunded();
                     return response;
                 }

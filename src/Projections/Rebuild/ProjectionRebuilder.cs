@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
+using Ledger.Projections.Payments;
 using Npgsql;
 
 namespace Ledger.Projections.Rebuild;
@@ -54,7 +55,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
     }
 
     private async Task<RebuildResult> RebuildLockedAsync(IReadOnlyCollection<string> projections, List<Table> tables,
-        List<IInlineProjection<PaymentEvent>> inline, Stopwatch clock, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+        List<PaymentProjection> inline, Stopwatch clock, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
     {
 
         // Without keys or indexes: a bulk load into a bare table, then one index build, beats updating indexes row by row.
@@ -148,11 +149,23 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         return ddl.ToString();
     }
 
-    /// <summary>Applies events to the new tables with the inline projections' statements (search_path picks the new tables).</summary>
-    private async Task ApplyAsync(NpgsqlConnection? locked, List<IInlineProjection<PaymentEvent>> inline,
+    /// <summary>
+    /// Applies events to the new tables with the inline projections' statements (search_path picks the new tables), each
+    /// stream's events grouped in version order and folded onto what came before them, as an append's would be.
+    /// </summary>
+    private async Task ApplyAsync(NpgsqlConnection? locked, List<PaymentProjection> inline,
         IReadOnlyList<StoredEvent<PaymentEvent>> events, CancellationToken ct)
     {
-        var pending = events.Select(e => new PendingEvent<PaymentEvent>(e.StreamId, e.Version, e.Type, e.Data, e.OccurredAt, e.Metadata)).ToList();
+        var streams = events.GroupBy(e => e.StreamId).ToList();
+        var continued = streams.Where(s => s.First().Version > 1).Select(s => s.Key).ToList();
+        var earlier = (continued.Count == 0 ? [] : await store.ReadStreamsAsync(continued, ct)).ToLookup(e => e.StreamId);
+        var pending = new List<PendingEvent<PaymentEvent>>(events.Count);
+        foreach (var stream in streams)
+        {
+            var first = stream.First().Version;
+            var before = Payment.Fold(earlier[stream.Key].Where(e => e.Version < first).Select(e => e.Data));
+            pending.AddRange(stream.Select(e => new PendingEvent<PaymentEvent>(e.StreamId, e.Version, e.Type, e.Data, e.OccurredAt, e.Metadata, before)));
+        }
         await using var own = locked is null ? await db.OpenConnectionAsync(ct) : null;
         var connection = locked ?? own!;
         await using var batch = new NpgsqlBatch(connection);

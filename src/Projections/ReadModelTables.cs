@@ -1,13 +1,19 @@
 using NpgsqlTypes;
 
-namespace Ledger.Projections.Rebuild;
+namespace Ledger.Projections;
 
 public sealed record Column(string Name, NpgsqlDbType Type);
 
-/// <summary>A read-model table: its columns in COPY order, and the columns that identify a row.</summary>
+/// <summary>A read-model table: its columns in COPY order (a row is an array in this order), and the columns that identify a row.</summary>
 public sealed record Table(string Name, string Projection, Column[] Columns, string[] Key)
 {
     public string ColumnList => string.Join(", ", Columns.Select(c => c.Name));
+
+    /// <summary>Where each key column is in a row.</summary>
+    public int[] KeyIndexes { get; } = Key.Select(k => Array.FindIndex(Columns, c => c.Name == k)).ToArray();
+
+    /// <summary>Where the stream version folded into a row is, or -1 if the table has none.</summary>
+    public int VersionIndex { get; } = Array.FindIndex(Columns, c => c.Name == "version");
 }
 
 /// <summary>Every read-model table, by the projection that owns it. Rebuilds and audits work table by table.</summary>
