@@ -210,6 +210,19 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         return await ReadEvents(cmd, ct);
     }
 
+    /// <summary>
+    /// A stream's events as data, oldest first, cut at a version or a moment (inclusive): Marten's own stream read
+    /// (<c>FetchStreamAsync</c>), for folding a stream as of a point. Hashes and stored text come from
+    /// <see cref="ReadStreamAsync"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<TEvent>> FetchStreamAsync(
+        string streamId, long? toVersion = null, DateTimeOffset? toTime = null, CancellationToken ct = default)
+    {
+        await using var session = marten.QuerySession();
+        var events = await session.Events.FetchStreamAsync(streamId, toVersion ?? 0, toTime, token: ct);
+        return events.Select(e => e.Data).OfType<TEvent>().ToList();
+    }
+
     /// <summary>Several streams in one read: each stream oldest first, streams in id order.</summary>
     public async Task<IReadOnlyList<StoredEvent<TEvent>>> ReadStreamsAsync(IReadOnlyCollection<string> streamIds, CancellationToken ct = default)
     {

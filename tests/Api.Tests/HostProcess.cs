@@ -15,9 +15,10 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
     public string RecentOutput => string.Join('\n', _output);
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
+    private volatile bool _inError;
 
     /// <summary>
-    /// Every line the host logged at error level or above, across restarts (the first 200): JSON lines, or the
+    /// Every entry the host logged at error level or above with its exception, across restarts (the first 200 lines): JSON lines, or the
     /// development format's "[HH:mm:ss ERR]" (until v2 this looked for "[ERR]", which that format never writes).
     /// </summary>
     public string ErrorOutput => string.Join('\n', _errors);
@@ -25,8 +26,11 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
     private void Keep(string? line)
     {
         if (line is null) return;
-        if (_errors.Count < 200 && (line.Contains("\"Error\"", StringComparison.Ordinal) || line.Contains("\"Fatal\"", StringComparison.Ordinal)
-            || line.Contains(" ERR]", StringComparison.Ordinal) || line.Contains(" FTL]", StringComparison.Ordinal))) _errors.Enqueue(line);
+        // A development-format entry starts with "[" (JSON ones with "{"); the lines after an error's are its exception.
+        if (line.StartsWith('[') || line.StartsWith('{'))
+            _inError = line.Contains("\"Error\"", StringComparison.Ordinal) || line.Contains("\"Fatal\"", StringComparison.Ordinal)
+                || line.Contains(" ERR]", StringComparison.Ordinal) || line.Contains(" FTL]", StringComparison.Ordinal);
+        if (_inError && _errors.Count < 200) _errors.Enqueue(line);
         _output.Enqueue(line);
         while (_output.Count > 40) _output.TryDequeue(out _);
     }

@@ -1,6 +1,7 @@
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Http;
+using static Ledger.Domain.Payments.PaymentEvent;
 using Wolverine.Http;
 
 namespace Ledger.Host.Auditing;
@@ -29,9 +30,13 @@ public static class GetPaymentHistory
         if (atVersion is not null && at is not null) query.Fail("at", "Give atVersion or at, not both.");
         query.ThrowIfInvalid();
 
-        // One read of the stream: ownership is judged on its first event, then it is cut where asked.
-        var events = await GetStreamEvents.ReadVisibleAsync(store, id, http, toVersion: null, toTime: null);
-        var state = Payment.Fold(events.Where(e => e.Version <= (atVersion ?? long.MaxValue) && (at is null || e.OccurredAt <= at)).Select(e => e.Data))
+        // Marten cuts the stream where asked. Ownership is judged on the first event, which a cut keeps unless the
+        // payment did not exist yet: then its first event alone says whether it is the caller's to know about.
+        var events = await store.FetchStreamAsync(id, atVersion, at, http.RequestAborted);
+        var first = events.Count > 0 ? events[0] : (await store.FetchStreamAsync(id, toVersion: 1, ct: http.RequestAborted)).FirstOrDefault();
+        if (first is not PaymentRequested requested || (!http.User.IsAuditor() && requested.MerchantId != http.User.MerchantId()))
+            throw ApiProblem.PaymentNotFound();
+        var state = Payment.Fold(events)
             ?? throw new ApiProblem(404, "payment_not_found", "Payment not found at that point.", "The payment did not exist yet at that moment.");
         return Results.Text(Payments.PaymentResource.From(state).ToJson(), "application/json");
     }
