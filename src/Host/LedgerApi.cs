@@ -30,7 +30,7 @@ public static class LedgerApi
             wolverine.ApplicationAssembly = typeof(LedgerApi).Assembly;
             wolverine.Discovery.DisableConventionalDiscovery();
             wolverine.CodeGeneration.TypeLoadMode = JasperFx.CodeGeneration.TypeLoadMode.Static;
-            wolverine.Durability.Mode = Wolverine.DurabilityMode.MediatorOnly;
+            Cluster.Configure(wolverine, builder.Configuration);
         });
         builder.Services.AddWolverineHttp();
 

@@ -72,8 +72,9 @@ public static class LedgerServices
             sp.GetRequiredService<ILogger<RetryingGateway>>()));
         services.AddSingleton<ChargeCompletion>();
         services.Configure<SweepOptions>(configuration.GetSection("Ledger:Sweep"));
+        // A Wolverine agent: one live host of those sharing the database runs it (Cluster.cs), not every host.
         services.AddSingleton<ResolvePendingPayments>();
-        services.AddHostedService(sp => sp.GetRequiredService<ResolvePendingPayments>());
+        services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<ResolvePendingPayments>());
         services.AddSingleton<Observability.LedgerMeter>();
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
@@ -85,7 +86,25 @@ public static class LedgerServices
         return services;
     }
 
-    /// <summary>Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations.</summary>
-    public static Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, bool compareMartensSchema = false, CancellationToken ct = default) =>
-        MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), services.GetRequiredService<NpgsqlDataSource>(), AllMigrations, compareMartensSchema, ct);
+    /// <summary>
+    /// Marten's tables first (Ledger's event chain hangs off them), then Ledger's own migrations; then, in the HTTP
+    /// host, Wolverine's (schema `wolverine`), once per Wolverine version: Wolverine does not build them itself at
+    /// start-up (`AutoBuildMessageStorageOnStartup` None), which saves a comparison of its schema on every start.
+    /// </summary>
+    public static async Task<IReadOnlyList<Migration>> MigrateAsync(this IServiceProvider services, bool compareMartensSchema = false, CancellationToken ct = default)
+    {
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+        var applied = await MartenEventLog.ApplySchemaAsync(services.GetRequiredService<IDocumentStore>(), dataSource, AllMigrations, compareMartensSchema, ct);
+        if (services.GetService<Wolverine.Runtime.IWolverineRuntime>() is { } wolverine)
+        {
+            var migrator = services.GetRequiredService<SchemaMigrator>();
+            var fingerprint = $"wolverine {typeof(Wolverine.IMessageBus).Assembly.GetName().Version} {Cluster.Schema}";
+            if (compareMartensSchema || !await migrator.IsRecordedAsync(fingerprint, ct))
+            {
+                await wolverine.Storage.Admin.MigrateAsync();
+                await migrator.RecordAsync(fingerprint, ct);
+            }
+        }
+        return applied;
+    }
 }

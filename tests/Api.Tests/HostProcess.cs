@@ -43,6 +43,12 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
             ["Ledger:Idempotency:Lease"] = "00:00:01",
             ["Ledger:Sweep:PendingAfter"] = "00:00:01",
             ["Ledger:Sweep:Interval"] = "00:00:00.250",
+            // The cluster's heartbeats (Cluster.cs): a lone host runs the sweep within a second or two, and a dead
+            // host's sweep moves to a live one within about 15 s.
+            ["Ledger:Cluster:FirstHeartbeatAfter"] = "00:00:00.250",
+            ["Ledger:Cluster:HeartbeatEvery"] = "00:00:02",
+            ["Ledger:Cluster:StaleAfter"] = "00:00:10",
+            ["Ledger:Cluster:CheckAssignmentsEvery"] = "00:00:05",
         };
         foreach (var (key, value) in more) settings[key] = value;
         return settings;

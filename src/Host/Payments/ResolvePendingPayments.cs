@@ -3,6 +3,7 @@ using Ledger.EventStore;
 using Ledger.Host.Http;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Wolverine.Runtime.Agents;
 using static Ledger.Domain.Payments.PaymentEvent;
 
 namespace Ledger.Host.Payments;
@@ -16,7 +17,8 @@ public sealed class SweepOptions
 
 /// <summary>
 /// The background sweep: resolves payments left pending by a crash, by asking the gateway again with the same
-/// key, and forgets idempotency keys past their retention.
+/// key, and forgets idempotency keys past their retention. A Wolverine singular agent (`ledger-sweep://`): of the
+/// hosts sharing the database exactly one runs it, and when that host goes away the leader gives it to another.
 /// </summary>
 public sealed class ResolvePendingPayments(
     NpgsqlDataSource db,
@@ -25,9 +27,36 @@ public sealed class ResolvePendingPayments(
     ChargeCompletion completion,
     TimeProvider clock,
     IOptions<SweepOptions> options,
-    ILogger<ResolvePendingPayments> logger) : BackgroundService
+    ILogger<ResolvePendingPayments> logger) : SingularAgent("ledger-sweep")
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private CancellationTokenSource? _stopping;
+    private Task? _running;
+
+    protected override Task startAsync(CancellationToken cancellationToken)
+    {
+        _stopping = new CancellationTokenSource();
+        _running = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
+        logger.LogInformation("Pending-payment sweep started on this host, every {Interval}", options.Value.Interval);
+        return Task.CompletedTask;
+    }
+
+    protected override async Task stopAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping is null || _running is null) return;
+        await _stopping.CancelAsync();
+        try
+        {
+            await _running.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped, or the host's stop timed out
+        }
+        _stopping.Dispose();
+        (_stopping, _running) = (null, null);
+    }
+
+    private async Task RunAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.Interval, clock);
         do
@@ -39,6 +68,10 @@ public sealed class ResolvePendingPayments(
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
                 logger.LogWarning("Sweep skipped: database unavailable ({Message})", e.Message);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "Sweep failed; it runs again at the next interval");
             }
         } while (await timer.WaitForNextTickAsync(stoppingToken));
     }

@@ -1,0 +1,46 @@
+using Wolverine;
+using Wolverine.Postgresql;
+
+namespace Ledger.Host;
+
+/// <summary>How often the hosts sharing a database tell each other they are alive (section Ledger:Cluster).</summary>
+public sealed class ClusterOptions
+{
+    /// <summary>A host's first heartbeat after it starts: a lone host becomes leader (and runs its agents) this soon.</summary>
+    public TimeSpan FirstHeartbeatAfter { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan HeartbeatEvery { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>A host silent this long is taken for dead, and its agents (the sweep) go to a live one.</summary>
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often the leader checks that every agent runs on a live host.</summary>
+    public TimeSpan CheckAssignmentsEvery { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// The hosts sharing a database are one Wolverine cluster: each records itself in Wolverine's node tables (schema
+/// `wolverine`, through WolverineFx.Postgresql on a pool of its own), one is leader, and the leader gives each agent
+/// (the pending sweep) to exactly one live host. Marten's sessions are not touched: the append path stays as it is.
+/// </summary>
+public static class Cluster
+{
+    public const string Schema = "wolverine";
+
+    public static void Configure(WolverineOptions wolverine, IConfiguration configuration)
+    {
+        var options = configuration.GetSection("Ledger:Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
+        var connectionString = configuration.GetConnectionString("Ledger")
+            ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (env ConnectionStrings__Ledger).");
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { ApplicationName = "ledger-wolverine" };
+        wolverine.PersistMessagesWithPostgresql(connection.ConnectionString, Schema);
+        // Balanced: hosts elect a leader, which assigns agents to live nodes.
+        wolverine.Durability.Mode = DurabilityMode.Balanced;
+        wolverine.Durability.FirstHealthCheckExecution = options.FirstHeartbeatAfter;
+        wolverine.Durability.HealthCheckPollingTime = options.HeartbeatEvery;
+        wolverine.Durability.StaleNodeTimeout = options.StaleAfter;
+        wolverine.Durability.CheckAssignmentPeriod = options.CheckAssignmentsEvery;
+        // Nothing reads Wolverine's message-count gauges; their query every 5 s is not worth its cost.
+        wolverine.Durability.DurabilityMetricsEnabled = false;
+        // Wolverine's tables are built by the start-up migration, once per Wolverine version (LedgerServices.MigrateAsync),
+        // not compared with the database on every start.
+        wolverine.AutoBuildMessageStorageOnStartup = JasperFx.AutoCreate.None;
+    }
+}
