@@ -3,6 +3,9 @@ SHELL := /bin/bash
 URL   ?= http://127.0.0.1:5080
 PID   := .data/ledger.pid
 HOSTDIR := src/Host/bin/Release/net10.0
+# A development signing key for the log's checkpoints, made on the first `make run` (docs/operations.md: in
+# production the key lives where the database's operators cannot read it).
+AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 
 .PHONY: run stop test build deps bench clean lint-openapi mutate codegen
 
@@ -21,7 +24,9 @@ run: build
 	  scripts/pg.sh start && mkdir -p .data && \
 	  echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)" && \
 	  echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development && \
-	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL); \
+	  export Ledger__Audit__SigningKeyFile=$(AUDITKEY) Ledger__Audit__CheckpointFile=$(CURDIR)/.data/audit/checkpoints.jsonl && \
+	  cd $(HOSTDIR) && { [ -f $(AUDITKEY) ] || dotnet Ledger.Host.dll audit keygen --out $(AUDITKEY) >/dev/null; } && \
+	  exec dotnet Ledger.Host.dll --urls $(URL); \
 	fi
 
 # Wolverine's handler code for the HTTP endpoints, generated ahead into src/Host/Internal/Generated (committed; the

@@ -44,3 +44,38 @@ public static class Cluster
         wolverine.AutoBuildMessageStorageOnStartup = JasperFx.AutoCreate.None;
     }
 }
+
+/// <summary>
+/// A Wolverine singular agent that runs a loop of its own while this host holds it: started when the leader assigns
+/// it here, cancelled and awaited when it is moved or the host stops.
+/// </summary>
+public abstract class LoopingAgent(string scheme) : Wolverine.Runtime.Agents.SingularAgent(scheme)
+{
+    private CancellationTokenSource? _stopping;
+    private Task? _running;
+
+    protected abstract Task RunAsync(CancellationToken stopping);
+
+    protected override Task startAsync(CancellationToken cancellationToken)
+    {
+        _stopping = new CancellationTokenSource();
+        _running = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    protected override async Task stopAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping is null || _running is null) return;
+        await _stopping.CancelAsync();
+        try
+        {
+            await _running.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped, or the host's stop timed out
+        }
+        _stopping.Dispose();
+        (_stopping, _running) = (null, null);
+    }
+}

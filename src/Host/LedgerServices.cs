@@ -75,6 +75,10 @@ public static class LedgerServices
         // A Wolverine agent: one live host of those sharing the database runs it (Cluster.cs), not every host.
         services.AddSingleton<ResolvePendingPayments>();
         services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<ResolvePendingPayments>());
+        services.AddOptions<Auditing.AuditOptions>().Bind(configuration.GetSection("Ledger:Audit")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<Auditing.AuditOptions>, Auditing.AuditOptionsValidation>();
+        services.AddSingleton<Auditing.WriteCheckpoints>();
+        services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<Auditing.WriteCheckpoints>());
         services.AddSingleton<Observability.LedgerMeter>();
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);

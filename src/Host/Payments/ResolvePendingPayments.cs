@@ -3,7 +3,6 @@ using Ledger.EventStore;
 using Ledger.Host.Http;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Wolverine.Runtime.Agents;
 using static Ledger.Domain.Payments.PaymentEvent;
 
 namespace Ledger.Host.Payments;
@@ -27,37 +26,11 @@ public sealed class ResolvePendingPayments(
     ChargeCompletion completion,
     TimeProvider clock,
     IOptions<SweepOptions> options,
-    ILogger<ResolvePendingPayments> logger) : SingularAgent("ledger-sweep")
+    ILogger<ResolvePendingPayments> logger) : LoopingAgent("ledger-sweep")
 {
-    private CancellationTokenSource? _stopping;
-    private Task? _running;
-
-    protected override Task startAsync(CancellationToken cancellationToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        _stopping = new CancellationTokenSource();
-        _running = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
         logger.LogInformation("Pending-payment sweep started on this host, every {Interval}", options.Value.Interval);
-        return Task.CompletedTask;
-    }
-
-    protected override async Task stopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null || _running is null) return;
-        await _stopping.CancelAsync();
-        try
-        {
-            await _running.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // stopped, or the host's stop timed out
-        }
-        _stopping.Dispose();
-        (_stopping, _running) = (null, null);
-    }
-
-    private async Task RunAsync(CancellationToken stoppingToken)
-    {
         using var timer = new PeriodicTimer(options.Value.Interval, clock);
         do
         {

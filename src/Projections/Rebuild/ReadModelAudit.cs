@@ -1,25 +1,27 @@
 using System.Globalization;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
+using Ledger.EventStore.Audit;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace Ledger.Projections.Rebuild;
 
-public sealed record AuditReport(long Events, long Streams, IReadOnlyList<string> Discrepancies)
+public sealed record AuditReport(long Events, long Streams, IReadOnlyList<string> Discrepancies, int Checkpoints = 0)
 {
     public bool Clean => Discrepancies.Count == 0;
 }
 
 /// <summary>
 /// audit verify: in one repeatable-read snapshot, recomputes every stream's hash chain, folds every stream into the
-/// rows each read table should hold, compares them with the tables, and checks that debits equal credits.
+/// rows each read table should hold, compares them with the tables, and checks that debits equal credits. Given
+/// checkpoints signed outside the database, it also checks the log against them (<see cref="CheckpointVerifier"/>).
 /// </summary>
 public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> store)
 {
     private const int MaxPerTable = 20;
 
-    public async Task<AuditReport> RunAsync(IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    public async Task<AuditReport> RunAsync(IProgress<(long Done, long Total)>? progress, CancellationToken ct, CheckpointVerifier? checkpoints = null)
     {
         var problems = new List<string>();
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -62,6 +64,7 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
             if (stream.Count > 0 && stream[0].StreamId != e.StreamId) EndStream();
             stream.Add(e);
             builder.Add(e);
+            checkpoints?.Observe(e);
             if (++events % 10_000 == 0) progress?.Report((events, total));
         }
         EndStream();
@@ -70,6 +73,7 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
         foreach (var (id, version) in recorded.Where(r => !seen.Contains(r.Key)))
             problems.Add($"stream {id}: the stream is at version {version} but the log holds no events; events were removed");
 
+        if (checkpoints is not null) problems.AddRange(await checkpoints.CheckAsync(connection, tx, ct));
         foreach (var table in ReadModelTables.All)
             problems.AddRange(await CompareAsync(connection, tx, table, expected.For(table), ct));
 
@@ -81,7 +85,7 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
             while (await reader.ReadAsync(ct))
                 problems.Add($"ledger {reader.GetString(0)}: debits {reader.GetInt64(1)} <> credits {reader.GetInt64(2)}");
         await tx.CommitAsync(ct);
-        return new AuditReport(events, seen.Count, problems);
+        return new AuditReport(events, seen.Count, problems, checkpoints?.Checkpoints ?? 0);
     }
 
     private static async Task<List<string>> CompareAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Table table,
