@@ -45,6 +45,7 @@ public static class LedgerServices
         });
         services.AddSingleton(sp => new EventLog<PaymentEvent>(
             sp.GetRequiredService<IDocumentStore>(), sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance));
+        services.AddSingleton(sp => new Ledger.EventStore.Audit.LogDigest(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(TimeProvider.System);
         return services;
     }

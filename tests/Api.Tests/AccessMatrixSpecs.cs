@@ -23,6 +23,10 @@ public sealed class AccessMatrixSpecs(SeededAccessApp app) : IClassFixture<Seede
         ("GET", "/v1/events", null),
         ("GET", "/v1/metrics", null),
         ("GET", "/v1/ledger/balances", null),
+        ("GET", $"/v1/payments/{AcmePayment}/proof", null),
+        ("GET", "/v1/audit/checkpoints", null),
+        ("GET", "/v1/audit/checkpoints/latest", null),
+        ("GET", "/v1/audit/public-key", null),
     ];
 
     private static Task<HttpResponseMessage> Send(HttpClient client, string method, string path, JsonNode? body) =>
@@ -72,7 +76,8 @@ public sealed class AccessMatrixSpecs(SeededAccessApp app) : IClassFixture<Seede
     public async Task The_auditor_reads_every_endpoint_and_writes_none()
     {
         var auditor = app.Client(LedgerApp.Auditor);
-        foreach (var (method, path, body) in Endpoints())
+        // This app signs no checkpoints, so those answer 404 checkpoint_not_found here; ProofSpecs reads them as an auditor.
+        foreach (var (method, path, body) in Endpoints().Where(e => !e.Path.Contains("/audit/") && !e.Path.EndsWith("/proof")))
         {
             var response = await Send(auditor, method, path, body);
             if (method == "POST") await IdempotencySpecs.ShouldBeProblem(response, HttpStatusCode.Forbidden, "forbidden");

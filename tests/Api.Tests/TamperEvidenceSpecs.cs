@@ -141,6 +141,25 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Audit_prove_shows_a_payments_events_under_the_auditors_checkpoint_and_not_once_one_is_edited()
+    {
+        var (payment, _) = await ChargedAndRefunded();
+        var refund = await Event(payment, version: 3);
+
+        var (exit, output) = await Cli.Run(_app, "audit", "prove", payment, "--checkpoint", Checkpoints, "--public-key", PublicKey);
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain("checkpoint 7 events, root ");
+        output.ShouldContain($"version 3 (payment_refunded) at position {refund.Position}: in the log under the checkpoint");
+
+        await AsSuperuser($"update ledger.mt_events set data = jsonb_set(data, '{{amount}}', '1') where seq_id = {refund.Seq}");
+        await RechainAsync(payment);
+        (exit, output) = await Cli.Run(_app, "audit", "prove", payment, "--checkpoint", Checkpoints, "--public-key", PublicKey);
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"version 3 (payment_refunded) at position {refund.Position}: NOT under the checkpoint");
+        output.ShouldContain("version 1 (payment_requested) at position 0: in the log under the checkpoint");
+    }
+
+    [Fact]
     public async Task A_checkpoint_with_an_edited_root_or_signed_by_another_key_is_refused()
     {
         await ChargedAndRefunded();

@@ -102,3 +102,27 @@ public sealed class MerkleSpecs
         Checkpoint.Parse("{\"position\": 1}").ShouldBeNull();
     }
 }
+
+public sealed class StoredSubtreeProofSpecs
+{
+    [Fact]
+    public void A_proof_planned_from_stored_perfect_subtrees_is_the_proof_from_the_leaves()
+    {
+        var leaves = Enumerable.Range(0, 45).Select(i => Merkle.Leaf(i + 1, System.Security.Cryptography.SHA256.HashData([(byte)i]))).ToList();
+        var stored = new Dictionary<(int, long), byte[]>();
+        var frontier = new MerkleFrontier();
+        for (var i = 0; i < leaves.Count; i++)
+        {
+            stored[(0, i)] = leaves[i];
+            frontier.Append(leaves[i], (level, index, hash) => stored.Add((level, index), hash));
+        }
+        stored.Keys.Count(k => k.Item1 == 5).ShouldBe(1); // 45 leaves hold one perfect subtree of 32
+        for (var size = 1; size <= leaves.Count; size++)
+            for (var index = 0; index < size; index++)
+            {
+                var planned = Merkle.InclusionRanges(index, size)
+                    .Select(r => Merkle.FoldChunks([.. Merkle.Chunks(r.From, r.To).Select(c => stored[c])])).ToList();
+                planned.ShouldBe(Merkle.InclusionProof(leaves, index, size), $"leaf {index} of {size}");
+            }
+    }
+}

@@ -61,6 +61,7 @@ public sealed class LogDigest(NpgsqlDataSource db)
                 }
             }
             if (page.Count == 0) break;
+            var nodes = new List<(int Level, long Index, byte[] Hash)>(page.Count);
             await using (var copy = await connection.BeginBinaryImportAsync(
                 "copy ledger.log_digest (position, seq_id, transaction_id, leaf) from stdin (format binary)", ct))
             {
@@ -71,7 +72,19 @@ public sealed class LogDigest(NpgsqlDataSource db)
                     await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
                     await copy.WriteAsync(txid, NpgsqlDbType.Xid8, ct);
                     await copy.WriteAsync(leaf, NpgsqlDbType.Bytea, ct);
-                    frontier.Append(leaf);
+                    frontier.Append(leaf, (level, index, hash) => nodes.Add((level, index, hash)));
+                }
+                await copy.CompleteAsync(ct);
+            }
+            await using (var copy = await connection.BeginBinaryImportAsync(
+                "copy ledger.log_digest_nodes (level, index, hash) from stdin (format binary)", ct))
+            {
+                foreach (var (level, index, hash) in nodes)
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync((short)level, NpgsqlDbType.Smallint, ct);
+                    await copy.WriteAsync(index, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(hash, NpgsqlDbType.Bytea, ct);
                 }
                 await copy.CompleteAsync(ct);
             }
@@ -109,6 +122,75 @@ public sealed class LogDigest(NpgsqlDataSource db)
         }
         await tx.CommitAsync(ct);
         return (state, checkpoint);
+    }
+
+    /// <summary>
+    /// Inclusion proofs for the leaves at <paramref name="positions"/> in the tree of the first <paramref name="size"/>
+    /// leaves, from the stored perfect subtrees in one query: for each, its audit path, deepest sibling first.
+    /// </summary>
+    public async Task<Dictionary<long, List<byte[]>>> ProofsAsync(IReadOnlyCollection<long> positions, long size, CancellationToken ct)
+    {
+        var plans = positions.ToDictionary(p => p, p => Merkle.InclusionRanges(p, size).Select(r => Merkle.Chunks(r.From, r.To)).ToList());
+        var wanted = plans.Values.SelectMany(path => path.SelectMany(chunks => chunks)).Distinct().ToList();
+        var hashes = new Dictionary<(int, long), byte[]>();
+        await using (var cmd = db.CreateCommand("""
+            select w.level, w.index, coalesce(n.hash, d.leaf)
+            from unnest($1::smallint[], $2::bigint[]) as w(level, index)
+            left join ledger.log_digest_nodes n on w.level > 0 and n.level = w.level and n.index = w.index
+            left join ledger.log_digest d on w.level = 0 and d.position = w.index
+            """))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<short[]> { TypedValue = [.. wanted.Select(w => (short)w.Level)] });
+            cmd.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. wanted.Select(w => w.Index)] });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                if (!reader.IsDBNull(2)) hashes[(reader.GetInt16(0), reader.GetInt64(1))] = reader.GetFieldValue<byte[]>(2);
+        }
+        return plans.ToDictionary(p => p.Key, p => p.Value.Select(chunks => Merkle.FoldChunks(chunks.Select(c =>
+            hashes.TryGetValue(c, out var h) ? h : throw new InvalidDataException($"The digest has no subtree {c.Level}/{c.Index}: it was removed.")).ToList())).ToList());
+    }
+
+    /// <summary>The signed checkpoints the database recorded, by size: those after <paramref name="afterEventCount"/>.</summary>
+    public async Task<(IReadOnlyList<Checkpoint> Checkpoints, bool HasMore)> CheckpointsAsync(long afterEventCount, int limit, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand(
+            "select position, event_count, root, at, key_id, signature from ledger.audit_checkpoints where event_count > $1 order by event_count limit $2");
+        cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = afterEventCount });
+        cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit + 1 });
+        var found = await ReadCheckpoints(cmd, ct);
+        return (found.Take(limit).ToList(), found.Count > limit);
+    }
+
+    /// <summary>The latest checkpoint, or the one of exactly <paramref name="eventCount"/> events; null if there is none.</summary>
+    public async Task<Checkpoint?> CheckpointAsync(long? eventCount, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand(eventCount is null
+            ? "select position, event_count, root, at, key_id, signature from ledger.audit_checkpoints order by event_count desc limit 1"
+            : "select position, event_count, root, at, key_id, signature from ledger.audit_checkpoints where event_count = $1");
+        if (eventCount is { } count) cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = count });
+        return (await ReadCheckpoints(cmd, ct)).FirstOrDefault();
+    }
+
+    /// <summary>Where the digest put these events (by global sequence); an event not digested yet is absent.</summary>
+    public async Task<Dictionary<long, long>> PositionsAsync(IReadOnlyCollection<long> sequences, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("select seq_id, position from ledger.log_digest where seq_id = any($1)");
+        cmd.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. sequences] });
+        var positions = new Dictionary<long, long>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) positions[reader.GetInt64(0)] = reader.GetInt64(1);
+        return positions;
+    }
+
+    private static async Task<List<Checkpoint>> ReadCheckpoints(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var found = new List<Checkpoint>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            found.Add(new Checkpoint(reader.GetInt64(0), reader.GetInt64(1), Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(2)),
+                new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetString(4),
+                Convert.ToBase64String(reader.GetFieldValue<byte[]>(5))));
+        return found;
     }
 
     private static async Task<long> LastCheckpointedAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Security.Cryptography;
 
 namespace Ledger.EventStore.Audit;
@@ -86,6 +87,60 @@ public static class Merkle
     }
 
     /// <summary>
+    /// The same audit path as <see cref="InclusionProof"/>, planned for a store of perfect subtrees: each sibling is the
+    /// range of leaves it covers, deepest first. Every range is a perfect aligned subtree, or the right edge of the
+    /// tree, which <see cref="Chunks"/> splits into perfect ones.
+    /// </summary>
+    public static List<(long From, long To)> InclusionRanges(long index, long size)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, size);
+        var ranges = new List<(long, long)>();
+        long from = 0, to = size, m = index;
+        var upper = new List<(long, long)>();
+        while (to - from > 1)
+        {
+            long k = SplitPoint(to - from);
+            if (m < k)
+            {
+                upper.Add((from + k, to));
+                to = from + k;
+            }
+            else
+            {
+                upper.Add((from, from + k));
+                (from, m) = (from + k, m - k);
+            }
+        }
+        for (var i = upper.Count - 1; i >= 0; i--) ranges.Add(upper[i]);
+        return ranges;
+    }
+
+    /// <summary>A range of leaves as the perfect aligned subtrees it is made of, largest first: (level, index) each.</summary>
+    public static List<(int Level, long Index)> Chunks(long from, long to)
+    {
+        var chunks = new List<(int, long)>();
+        while (from < to)
+        {
+            var n = to - from;
+            var size = n == 1 ? 1 : (BitOperations.IsPow2((ulong)n) ? n : SplitPoint(n));
+            var level = BitOperations.Log2((ulong)size);
+            if (from % size != 0) throw new ArgumentException($"[{from}, {to}) is not a range of this tree.");
+            chunks.Add((level, from / size));
+            from += size;
+        }
+        return chunks;
+    }
+
+    /// <summary>The root of a range from its perfect subtrees' roots, in <see cref="Chunks"/> order: folded from the right.</summary>
+    public static byte[] FoldChunks(IReadOnlyList<byte[]> roots)
+    {
+        var root = roots[^1];
+        for (var i = roots.Count - 2; i >= 0; i--) root = Node(roots[i], root);
+        return root;
+    }
+
+    /// <summary>
     /// Checks an inclusion proof: the root the leaf hash and the path give for that index and tree size (the
     /// algorithm of RFC 9162 section 2.1.3.2, which docs/events.md spells out for re-implementers).
     /// </summary>
@@ -122,7 +177,9 @@ public sealed class MerkleFrontier
 
     public long Size { get; private set; }
 
-    public void Append(byte[] leafHash)
+    /// <param name="completed">Told of each perfect subtree above the leaves this leaf completes: its level (log2 of
+    /// its size), its index among the subtrees of that level, and its root. The digest stores them for the proofs.</param>
+    public void Append(byte[] leafHash, Action<int, long, byte[]>? completed = null)
     {
         _subtrees.Add((1, leafHash));
         Size++;
@@ -131,7 +188,9 @@ public sealed class MerkleFrontier
             var (size, right) = _subtrees[^1];
             var left = _subtrees[^2].Hash;
             _subtrees.RemoveRange(_subtrees.Count - 2, 2);
-            _subtrees.Add((size * 2, Merkle.Node(left, right)));
+            var node = Merkle.Node(left, right);
+            _subtrees.Add((size * 2, node));
+            completed?.Invoke(BitOperations.Log2((ulong)size * 2), (Size - size * 2) / (size * 2), node);
         }
     }
 

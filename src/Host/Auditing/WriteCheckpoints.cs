@@ -41,7 +41,7 @@ public sealed class AuditOptionsValidation : IValidateOptions<AuditOptions>
 /// A Wolverine singular agent (`ledger-checkpoints://`): of the hosts sharing the database exactly one writes them,
 /// so the file has one writer. Without a key and a file it still digests (for the proofs), and signs nothing.
 /// </summary>
-public sealed class WriteCheckpoints(NpgsqlDataSource db, TimeProvider clock, IOptions<AuditOptions> options, ILogger<WriteCheckpoints> logger)
+public sealed class WriteCheckpoints(LogDigest digest, TimeProvider clock, IOptions<AuditOptions> options, ILogger<WriteCheckpoints> logger)
     : LoopingAgent("ledger-checkpoints")
 {
     protected override async Task RunAsync(CancellationToken stopping)
@@ -53,7 +53,6 @@ public sealed class WriteCheckpoints(NpgsqlDataSource db, TimeProvider clock, IO
             logger.LogWarning("No checkpoints are signed: set Ledger:Audit:SigningKeyFile and Ledger:Audit:CheckpointFile (docs/operations.md); the log's digest is kept");
         else
             logger.LogInformation("Signing checkpoints with key {KeyId} into {File}, every {Interval}", key.KeyId, file, options.Value.CheckpointEvery);
-        var digest = new LogDigest(db);
         using var timer = new PeriodicTimer(options.Value.CheckpointEvery, clock);
         do
         {

@@ -14,6 +14,12 @@ public sealed class AuditInput : ILedgerInput
     [Description("What to do: verify, checkpoint, keygen or public-key")]
     public string Action { get; set; } = "";
 
+    [Description("prove: the payment whose events are to be proved in the log")]
+    public string PaymentId { get; set; } = "";
+
+    [Description("prove: a file of checkpoints (one JSON line each, the last is used), an auditor's own copy"), FlagAlias("checkpoint", true)]
+    public string? CheckpointFlag { get; set; }
+
     [Description("verify: also check the log against the signed checkpoints in this JSON-lines file"), FlagAlias("checkpoints", true)]
     public string? CheckpointsFlag { get; set; }
 
@@ -35,6 +41,8 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
         Usage("Check the log and every read model, and the log against signed checkpoints when given; one `discrepancy:` line per finding: verify, optionally --checkpoints FILE --public-key FILE")
             .Arguments(x => x.Action).ValidFlags(x => x.CheckpointsFlag!, x => x.PublicKeyFlag!);
         Usage("Digest the log and sign a checkpoint of it now: checkpoint, optionally --key FILE --out FILE").Arguments(x => x.Action).ValidFlags(x => x.KeyFlag!, x => x.OutFlag!);
+        Usage("Prove a payment's events are in the log under a checkpoint you hold: prove <paymentId> --checkpoint FILE --public-key FILE")
+            .Arguments(x => x.Action, x => x.PaymentId).ValidFlags(x => x.CheckpointFlag!, x => x.PublicKeyFlag!);
         Usage("Make a checkpoint signing key (ECDSA P-256) and print its public key: keygen --out FILE").Arguments(x => x.Action).ValidFlags(x => x.OutFlag!);
         Usage("Print the signing key's public key (PEM) and key id: public-key, optionally --key FILE").Arguments(x => x.Action).ValidFlags(x => x.KeyFlag!);
     }
@@ -42,7 +50,7 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
     protected override IReadOnlyDictionary<string, Func<AuditInput, Task<bool>>> Actions =>
         new Dictionary<string, Func<AuditInput, Task<bool>>>
         {
-            ["verify"] = Verify, ["checkpoint"] = Checkpoint, ["keygen"] = KeyGen, ["public-key"] = PublicKey,
+            ["verify"] = Verify, ["checkpoint"] = Checkpoint, ["keygen"] = KeyGen, ["public-key"] = PublicKey, ["prove"] = Prove,
         };
 
     private async Task<bool> Checkpoint(AuditInput input)
@@ -61,6 +69,49 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
             await Cli.Writer.WriteLineAsync($"Checkpoint: {checkpoint.EventCount:N0} events up to sequence {checkpoint.Position}, root {checkpoint.Root}, " +
                 $"signed by {checkpoint.KeyId}, appended to {file}.");
         return true;
+    }
+
+    /// <summary>
+    /// The inclusion proof of each of a payment's events under the auditor's checkpoint, built from the database and
+    /// checked as an outsider would: each event's hash recomputed from its content, its leaf, the root its audit path
+    /// gives, and the checkpoint's signature with the public key.
+    /// </summary>
+    private async Task<bool> Prove(AuditInput input)
+    {
+        Only(input, "prove", input.CheckpointFlag, input.PublicKeyFlag);
+        if (input.PaymentId.Length == 0) throw new UsageException("'audit prove' needs a payment id.");
+        var (file, keyFile) = (input.CheckpointFlag ?? throw new UsageException("'audit prove' needs --checkpoint FILE."),
+            input.PublicKeyFlag ?? throw new UsageException("'audit prove' needs --public-key FILE."));
+        if (!File.Exists(file)) throw new UsageException($"No such file: {file}");
+        var checkpoint = CheckpointFile.Read(file).LastOrDefault().Checkpoint ?? throw new UsageException($"{file} ends with no checkpoint.");
+        using var key = LoadKey(keyFile, mustSign: false);
+        var signed = key.Verifies(checkpoint);
+        await Cli.Writer.WriteLineAsync($"checkpoint {checkpoint.EventCount} events, root {checkpoint.Root}: " +
+            (signed ? $"signed by {key.KeyId}" : "the signature does not verify with that key (forged, edited, or another key's)"));
+
+        await using var services = Cli.Services();
+        var events = await services.GetRequiredService<EventLog<PaymentEvent>>().ReadStreamAsync(input.PaymentId, ct: Cli.Stop);
+        if (events.Count == 0) throw new UsageException($"No payment {input.PaymentId} in this log.");
+        var digest = services.GetRequiredService<LogDigest>();
+        var positions = await digest.PositionsAsync([.. events.Select(e => e.Sequence)], Cli.Stop);
+        var covered = events.Where(e => positions.TryGetValue(e.Sequence, out var p) && p < checkpoint.EventCount).ToList();
+        var proofs = await digest.ProofsAsync([.. covered.Select(e => positions[e.Sequence])], checkpoint.EventCount, Cli.Stop);
+        var proved = signed;
+        byte[]? previous = null;
+        foreach (var e in events)
+        {
+            previous = HashChain.Link(previous, HashChain.ContentHash(HashChain.Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson)));
+            if (!positions.TryGetValue(e.Sequence, out var position) || position >= checkpoint.EventCount)
+            {
+                await Cli.Writer.WriteLineAsync($"version {e.Version}: after this checkpoint; not proved");
+                continue;
+            }
+            var root = Merkle.RootFromInclusionProof(Merkle.Leaf(e.Sequence, previous), position, checkpoint.EventCount, proofs[position]);
+            var holds = root is not null && Convert.ToHexStringLower(root) == checkpoint.Root;
+            await Cli.Writer.WriteLineAsync($"version {e.Version} ({e.Type}) at position {position}: {(holds ? "in the log under the checkpoint" : "NOT under the checkpoint (edited since?)")}");
+            proved &= holds;
+        }
+        return proved && covered.Count > 0;
     }
 
     private async Task<bool> KeyGen(AuditInput input)
@@ -113,7 +164,7 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
     /// <summary>Flags another action takes are a usage error here, not silently ignored.</summary>
     private static void Only(AuditInput input, string action, params string?[] allowed)
     {
-        var given = new[] { input.CheckpointsFlag, input.PublicKeyFlag, input.KeyFlag, input.OutFlag }.Where(f => f is not null);
+        var given = new[] { input.CheckpointsFlag, input.PublicKeyFlag, input.KeyFlag, input.OutFlag, input.CheckpointFlag }.Where(f => f is not null);
         if (given.Any(f => !allowed.Contains(f)))
             throw new UsageException($"'audit {action}' does not take that flag. See --help.");
     }

@@ -23,4 +23,8 @@ namespace Ledger.Host.Http;
 [JsonSerializable(typeof(Ledger.Host.Auditing.EventResource))]
 [JsonSerializable(typeof(Ledger.Host.Auditing.StreamResource))]
 [JsonSerializable(typeof(Ledger.Host.Auditing.EventPage))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.CheckpointResource))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.CheckpointPage))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.PublicKeyResource))]
+[JsonSerializable(typeof(Ledger.Host.Auditing.PaymentProof))]
 internal sealed partial class ApiJson : JsonSerializerContext;

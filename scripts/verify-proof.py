@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Checks a payment's inclusion proof (GET /v1/payments/{id}/proof) offline, with the public key alone.
+
+    python3 scripts/verify-proof.py checkpoint-key.pub proof.json [proof.json ...]
+
+docs/events.md defines every step; this is them in Python's standard library, plus `openssl` for the signature.
+Exit 0 when the checkpoint's signature holds and every event's recomputed hash is in the tree under its root.
+"""
+import base64, hashlib, json, os, subprocess, sys, tempfile
+
+def canonical_json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+def event_hash(e):
+    text = "\n".join([e["streamId"], str(e["version"]), e["type"], e["occurredAt"],
+                      canonical_json(e["data"]), canonical_json(e["metadata"])])
+    content = hashlib.sha256(text.encode("utf-8")).digest()
+    previous = bytes.fromhex(e["previousHash"]) if e["previousHash"] else b""
+    return hashlib.sha256(previous + content).digest()
+
+def node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+def root_from_path(leaf, index, size, path):  # RFC 9162, section 2.1.3.2
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1; sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1; sn >>= 1
+    return r if sn == 0 else None
+
+def der_signature(raw):  # IEEE P1363 r||s -> ASN.1 DER, as openssl wants it
+    def integer(b):
+        b = b.lstrip(b"\x00") or b"\x00"
+        if b[0] & 0x80:
+            b = b"\x00" + b
+        return b"\x02" + bytes([len(b)]) + b
+    body = integer(raw[:32]) + integer(raw[32:])
+    return b"\x30" + bytes([len(body)]) + body
+
+def signature_holds(c, public_key):
+    text = "\n".join(["ledger-checkpoint-v1", str(c["eventCount"]), str(c["position"]), c["root"], c["at"], c["keyId"]])
+    with tempfile.TemporaryDirectory() as d:
+        message, signature = os.path.join(d, "message"), os.path.join(d, "signature")
+        open(message, "wb").write(text.encode("utf-8"))
+        open(signature, "wb").write(der_signature(base64.b64decode(c["signature"])))
+        run = subprocess.run(["openssl", "dgst", "-sha256", "-verify", public_key, "-signature", signature, message],
+                             capture_output=True)
+        return run.returncode == 0
+
+public_key, ok, signatures = sys.argv[1], True, {}
+for file in sys.argv[2:]:
+    proof = json.load(open(file, encoding="utf-8"))
+    checkpoint = proof["checkpoint"]
+    if checkpoint["signature"] not in signatures:
+        signatures[checkpoint["signature"]] = signature_holds(checkpoint, public_key)
+        print(f"checkpoint {checkpoint['eventCount']} events, root {checkpoint['root']}: "
+              f"signature {'ok' if signatures[checkpoint['signature']] else 'FAILED'}")
+    ok = ok and signatures[checkpoint["signature"]]
+    for p in proof["events"]:
+        e = p["event"]
+        leaf = hashlib.sha256(b"\x00" + e["sequence"].to_bytes(8, "big") + event_hash(e)).digest()
+        root = root_from_path(leaf, p["leafIndex"], checkpoint["eventCount"], [bytes.fromhex(h) for h in p["path"]])
+        included = root is not None and root.hex() == checkpoint["root"]
+        print(f"{e['streamId']} version {e['version']} at leaf {p['leafIndex']}: {'ok' if included else 'FAILED'}")
+        ok = ok and included
+sys.exit(0 if ok else 1)
