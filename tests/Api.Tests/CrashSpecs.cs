@@ -26,7 +26,23 @@ public sealed class CrashSpecs : IAsyncLifetime
         var body = Requests.Charge(amount: 777);
 
         var doomed = client.Charge(body, key); // the gateway books the charge, then takes 5 s to answer
-        await _db.WaitUntil("select count(*) > 0 from gateway_simulator_charges where amount = 777 and outcome = 'approved'");
+        var booked = _db.WaitUntil("select count(*) > 0 from gateway_simulator_charges where amount = 777 and outcome = 'approved'");
+        // Seen once under a loaded CI run: the gateway never booked it in 30 s. If the charge ends first, say how.
+        if (await Task.WhenAny(booked, doomed) == doomed && !booked.IsCompleted)
+        {
+            var ended = doomed.IsCompletedSuccessfully ? await doomed : null;
+            throw new Xunit.Sdk.XunitException(ended is not null
+                ? $"The charge ended before the gateway booked it: {(int)ended.StatusCode} {await ended.Content.ReadAsStringAsync()}\n{_host.RecentOutput}"
+                : $"The charge failed before the gateway booked it: {doomed.Exception}\n{_host.RecentOutput}");
+        }
+        try
+        {
+            await booked;
+        }
+        catch (TimeoutException e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message}\nThe host's last lines:\n{_host.RecentOutput}");
+        }
         await _host.KillAsync();
         await Should.ThrowAsync<Exception>(() => doomed);
 

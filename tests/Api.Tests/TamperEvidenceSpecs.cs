@@ -55,8 +55,7 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
         var (payment, _) = await ChargedAndRefunded();
         var refund = await Event(payment, version: 3);
 
-        await AsSuperuser($"update ledger.mt_events set data = jsonb_set(data, '{{amount}}', '1') where seq_id = {refund.Seq}");
-        await RechainAsync(payment);
+        await ForgeRefundAmount(payment, refund.Seq);
         await Rebuilt();
 
         (await Cli.Run(_app, "audit", "verify")).ExitCode.ShouldBe(ExitCodes.Ok);
@@ -106,8 +105,7 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
         var (payment, _) = await ChargedAndRefunded();
         var refund = await Event(payment, version: 3);
 
-        await AsSuperuser($"update ledger.mt_events set data = jsonb_set(data, '{{amount}}', '1') where seq_id = {refund.Seq}");
-        await RechainAsync(payment);
+        await ForgeRefundAmount(payment, refund.Seq);
         // The digest's leaves too, with the documented rule, so that no stored leaf disagrees with the log.
         await AsSuperuser("""
             update ledger.log_digest d set leaf = sha256('\x00'::bytea || int8send(d.seq_id) || c.hash)
@@ -151,8 +149,7 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
         output.ShouldContain("checkpoint 7 events, root ");
         output.ShouldContain($"version 3 (payment_refunded) at position {refund.Position}: in the log under the checkpoint");
 
-        await AsSuperuser($"update ledger.mt_events set data = jsonb_set(data, '{{amount}}', '1') where seq_id = {refund.Seq}");
-        await RechainAsync(payment);
+        await ForgeRefundAmount(payment, refund.Seq);
         (exit, output) = await Cli.Run(_app, "audit", "prove", payment, "--checkpoint", Checkpoints, "--public-key", PublicKey);
         exit.ShouldBe(ExitCodes.Discrepancies, output);
         output.ShouldContain($"version 3 (payment_refunded) at position {refund.Position}: NOT under the checkpoint");
@@ -277,6 +274,13 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
     /// <summary>What a superuser can do: every trigger off (the immutability guards, the chain) for one transaction.</summary>
     private Task AsSuperuser(string sql) =>
         _app.Database.ExecuteAsync($"begin; set local session_replication_role = replica; {sql}; commit;");
+
+    /// <summary>A refund's amount set to 1 and its stream's chain recomputed to match: issue 13's second attack.</summary>
+    private async Task ForgeRefundAmount(string payment, long refundSeq)
+    {
+        await AsSuperuser($"update ledger.mt_events set data = jsonb_set(data, '{{amount}}', '1') where seq_id = {refundSeq}");
+        await RechainAsync(payment);
+    }
 
     /// <summary>Recomputes a stream's chain with the documented rule (docs/events.md), as an attacker who read it would.</summary>
     private async Task RechainAsync(string stream)
