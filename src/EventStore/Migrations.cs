@@ -80,6 +80,8 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource)
     public async Task RecordAsync(string fingerprint, CancellationToken ct = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
+        // `db migrate` compares Marten's schema without asking IsRecordedAsync first: the table may not exist yet.
+        await Execute(connection, CreateFingerprints, ct);
         await using var cmd = new NpgsqlCommand("insert into marten_schema_fingerprints (fingerprint) values ($1) on conflict do nothing", connection);
         cmd.Parameters.Add(new() { Value = fingerprint });
         await cmd.ExecuteNonQueryAsync(ct);

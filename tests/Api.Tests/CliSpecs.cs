@@ -71,6 +71,21 @@ public static class Cli
 public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
 {
     [Fact]
+    public async Task Db_migrate_builds_a_new_database_and_a_second_run_changes_nothing()
+    {
+        var fresh = new Ledger.Testing.TestDatabase();
+        await fresh.InitializeAsync();
+
+        var (first, output) = await Cli.Run(fresh.ConnectionString, "db", "migrate");
+        var (second, again) = await Cli.Run(fresh.ConnectionString, "db", "migrate");
+
+        first.ShouldBe(ExitCodes.Ok, output); // it used to fail here: the fingerprint table did not exist yet
+        second.ShouldBe(ExitCodes.Ok, again);
+        (await fresh.ScalarAsync<long>("select count(*) from marten_schema_fingerprints")).ShouldBe(1);
+        (await fresh.ScalarAsync<bool>("select to_regclass('ledger.log_digest_nodes') is not null")).ShouldBeTrue();
+    }
+
+    [Fact]
     public async Task Audit_verify_passes_on_an_untouched_ledger()
     {
         await Cli.SomePaymentWithARefund(app);
