@@ -26,6 +26,10 @@ public static class HashChain
     /// <summary>The chain hash: the previous event's (none for version 1) followed by this event's content hash.</summary>
     public static byte[] Link(byte[]? previousHash, byte[] contentHash) => SHA256.HashData([.. previousHash ?? [], .. contentHash]);
 
+    /// <summary>An event's chain hash recomputed from what is stored, linked to <paramref name="previousHash"/>.</summary>
+    public static byte[] Recompute<TEvent>(StoredEvent<TEvent> e, byte[]? previousHash) =>
+        Link(previousHash, ContentHash(Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson)));
+
     /// <summary>
     /// A JSON value in canonical form, the same text as Python's
     /// <c>json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)</c>: object keys in code point order,
@@ -140,8 +144,7 @@ public static class HashChain
             }
             if (!SameBytes(e.PreviousHash, previous))
                 yield return $"{where}: previous_hash does not match the hash of version {i}";
-            var content = ContentHash(Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson));
-            if (!SameBytes(Link(e.PreviousHash, content), e.Hash))
+            if (!SameBytes(Recompute(e, e.PreviousHash), e.Hash))
                 yield return $"{where}: hash does not match its contents (edited?)";
             previous = e.Hash;
         }

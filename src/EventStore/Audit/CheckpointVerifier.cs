@@ -23,8 +23,7 @@ public sealed class CheckpointVerifier(IReadOnlyList<(int Line, Checkpoint? Chec
     public void Observe<TEvent>(StoredEvent<TEvent> e)
     {
         if (e.StreamId != _stream) (_stream, _previous) = (e.StreamId, null);
-        var content = HashChain.ContentHash(HashChain.Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson));
-        _previous = HashChain.Link(_previous, content);
+        _previous = HashChain.Recompute(e, _previous);
         _recomputed[e.Sequence] = (_previous, e.StreamId, e.Version);
     }
 

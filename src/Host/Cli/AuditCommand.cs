@@ -100,7 +100,7 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
         byte[]? previous = null;
         foreach (var e in events)
         {
-            previous = HashChain.Link(previous, HashChain.ContentHash(HashChain.Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson)));
+            previous = HashChain.Recompute(e, previous);
             if (!positions.TryGetValue(e.Sequence, out var position) || position >= checkpoint.EventCount)
             {
                 await Cli.Writer.WriteLineAsync($"version {e.Version}: after this checkpoint; not proved");
