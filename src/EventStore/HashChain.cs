@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -19,16 +18,61 @@ public static class HashChain
         string.Join('\n', streamId, version.ToString(CultureInfo.InvariantCulture), type, Time(occurredAt), Json(dataJson), Json(metadataJson));
 
     /// <summary>An instant as the canonical text writes it: UTC, always six fractional digits (microseconds, as stored).</summary>
-    public static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+    public static string Time(DateTimeOffset at) => at.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
+
+    internal const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'";
 
     public static byte[] ContentHash(string canonical) => SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
 
     /// <summary>The chain hash: the previous event's (none for version 1) followed by this event's content hash.</summary>
     public static byte[] Link(byte[]? previousHash, byte[] contentHash) => SHA256.HashData([.. previousHash ?? [], .. contentHash]);
 
+    /// <summary>
+    /// SHA-256 of <see cref="Canonical"/>'s text, written as UTF-8 without building the text as a string: the append
+    /// path and every audit hash each event through here.
+    /// </summary>
+    public static byte[] ContentHash(string streamId, long version, string type, DateTimeOffset occurredAt, string dataJson, string metadataJson)
+    {
+        var text = CanonicalText.Rent();
+        text.Text(streamId);
+        text.Byte((byte)'\n');
+        text.Number(version);
+        text.Byte((byte)'\n');
+        text.Text(type);
+        text.Byte((byte)'\n');
+        text.Time(occurredAt);
+        text.Byte((byte)'\n');
+        text.Json(dataJson);
+        text.Byte((byte)'\n');
+        text.Json(metadataJson);
+        return SHA256.HashData(text.Written);
+    }
+
+    /// <summary>An event's content hash recomputed from what is stored.</summary>
+    public static byte[] ContentHash<TEvent>(StoredEvent<TEvent> e) =>
+        ContentHash(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson);
+
     /// <summary>An event's chain hash recomputed from what is stored, linked to <paramref name="previousHash"/>.</summary>
-    public static byte[] Recompute<TEvent>(StoredEvent<TEvent> e, byte[]? previousHash) =>
-        Link(previousHash, ContentHash(Canonical(e.StreamId, e.Version, e.Type, e.OccurredAt, e.DataJson, e.MetadataJson)));
+    public static byte[] Recompute<TEvent>(StoredEvent<TEvent> e, byte[]? previousHash) => Link(previousHash, ContentHash(e));
+
+    /// <summary>
+    /// An event's metadata as the log shows it (the view ledger.events builds the same object in SQL), in canonical
+    /// form: <c>{"actor":…,"causationId":…,"correlationId":…,"idempotencyKey":…}</c>, a missing value null.
+    /// </summary>
+    public static string MetadataJson(EventMetadata metadata)
+    {
+        var text = CanonicalText.Rent();
+        text.Raw("{\"actor\":"u8);
+        text.String(metadata.Actor);
+        text.Raw(",\"causationId\":"u8);
+        text.String(metadata.CausationId);
+        text.Raw(",\"correlationId\":"u8);
+        text.String(metadata.CorrelationId);
+        text.Raw(",\"idempotencyKey\":"u8);
+        text.String(metadata.IdempotencyKey);
+        text.Byte((byte)'}');
+        return Encoding.UTF8.GetString(text.Written);
+    }
 
     /// <summary>
     /// A JSON value in canonical form, the same text as Python's
@@ -39,113 +83,35 @@ public static class HashChain
     /// </summary>
     public static string Json(string json)
     {
-        using var document = JsonDocument.Parse(json);
-        var text = new StringBuilder(json.Length);
-        Write(document.RootElement, text);
-        return text.ToString();
-    }
-
-    private static void Write(JsonElement value, StringBuilder text)
-    {
-        switch (value.ValueKind)
-        {
-            case JsonValueKind.Object:
-                var properties = value.EnumerateObject().ToArray();
-                Array.Sort(properties, (a, b) => CodePointOrder(a.Name, b.Name));
-                text.Append('{');
-                for (var i = 0; i < properties.Length; i++)
-                {
-                    if (i > 0) text.Append(',');
-                    WriteString(properties[i].Name, text);
-                    text.Append(':');
-                    Write(properties[i].Value, text);
-                }
-                text.Append('}');
-                break;
-            case JsonValueKind.Array:
-                text.Append('[');
-                var first = true;
-                foreach (var item in value.EnumerateArray())
-                {
-                    if (!first) text.Append(',');
-                    first = false;
-                    Write(item, text);
-                }
-                text.Append(']');
-                break;
-            case JsonValueKind.String:
-                WriteString(value.GetString()!, text);
-                break;
-            case JsonValueKind.Number:
-                text.Append(value.GetRawText());
-                break;
-            case JsonValueKind.True: text.Append("true"); break;
-            case JsonValueKind.False: text.Append("false"); break;
-            default: text.Append("null"); break;
-        }
-    }
-
-    private static readonly SearchValues<char> NeedsEscape = SearchValues.Create(
-        "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f" +
-        "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f");
-
-    private static void WriteString(string s, StringBuilder text)
-    {
-        text.Append('"');
-        var rest = s.AsSpan();
-        int at;
-        while ((at = rest.IndexOfAny(NeedsEscape)) >= 0)
-        {
-            text.Append(rest[..at]);
-            text.Append(rest[at] switch
-            {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '\b' => "\\b",
-                '\f' => "\\f",
-                var c => $"\\u{(int)c:x4}",
-            });
-            rest = rest[(at + 1)..];
-        }
-        text.Append(rest).Append('"');
-    }
-
-    /// <summary>Code point order (Python's string order), not UTF-16 code unit order: they differ past U+FFFF.</summary>
-    private static int CodePointOrder(string a, string b)
-    {
-        var (x, y) = (a.EnumerateRunes(), b.EnumerateRunes());
-        while (true)
-        {
-            var (hasX, hasY) = (x.MoveNext(), y.MoveNext());
-            if (!hasX || !hasY) return hasX.CompareTo(hasY);
-            var order = x.Current.Value.CompareTo(y.Current.Value);
-            if (order != 0) return order;
-        }
+        var text = CanonicalText.Rent();
+        text.Json(json);
+        return Encoding.UTF8.GetString(text.Written);
     }
 
     /// <summary>
     /// What is wrong with one stream's history (events in version order) given the version its stream row records:
     /// edited events, removed or reordered ones, broken links.
     /// </summary>
-    public static IEnumerable<string> Check<TEvent>(IReadOnlyList<StoredEvent<TEvent>> stream, long? recordedVersion)
+    public static IEnumerable<string> Check<TEvent>(IReadOnlyList<StoredEvent<TEvent>> stream, long? recordedVersion) =>
+        Check(stream, stream.Select(ContentHash).ToList(), recordedVersion);
+
+    /// <inheritdoc cref="Check{TEvent}(IReadOnlyList{StoredEvent{TEvent}}, long?)"/>
+    /// <param name="contentHashes">Each event's <see cref="ContentHash{TEvent}"/>, computed once by a caller that needs them too.</param>
+    public static IEnumerable<string> Check<TEvent>(IReadOnlyList<StoredEvent<TEvent>> stream, IReadOnlyList<byte[]> contentHashes, long? recordedVersion)
     {
         byte[]? previous = null;
         for (var i = 0; i < stream.Count; i++)
         {
             var e = stream[i];
-            var where = $"stream {e.StreamId} version {e.Version}";
             if (e.Version != i + 1)
             {
-                yield return $"{where}: expected version {i + 1} here; an event is missing or out of order";
+                yield return $"stream {e.StreamId} version {e.Version}: expected version {i + 1} here; an event is missing or out of order";
                 yield break;
             }
             if (!SameBytes(e.PreviousHash, previous))
-                yield return $"{where}: previous_hash does not match the hash of version {i}";
-            if (!SameBytes(Recompute(e, e.PreviousHash), e.Hash))
-                yield return $"{where}: hash does not match its contents (edited?)";
+                yield return $"stream {e.StreamId} version {e.Version}: previous_hash does not match the hash of version {i}";
+            if (!SameBytes(Link(e.PreviousHash, contentHashes[i]), e.Hash))
+                yield return $"stream {e.StreamId} version {e.Version}: hash does not match its contents (edited?)";
             previous = e.Hash;
         }
         var last = stream.Count == 0 ? 0 : stream[^1].Version;

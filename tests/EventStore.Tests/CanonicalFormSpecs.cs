@@ -36,3 +36,78 @@ public sealed class CanonicalFormSpecs
             .ShouldBe("2026-12-02T02:04:05.123456Z");
     }
 }
+
+/// <summary>
+/// The canonical writer against Python's own <c>json.dumps</c> on documents it has never seen: random nesting, keys that
+/// sort differently as UTF-16 and as code points, escapes in keys and values, and the same value printed two ways
+/// (System.Text.Json's escaping, and spaced like jsonb's print).
+/// </summary>
+public sealed class CanonicalFormAgainstPythonSpecs
+{
+    private static readonly string[] Keys =
+        ["a", "b", "A", "aa", "ab", "é", "été", "\uffff", "😀", "k\"q", "back\\slash", "tab\tkey", "\u0001", "z", "amount", "orderId", "10", "1"];
+
+    private static readonly string[] Strings =
+        ["", "x", "café <b>", "quote \" and \\", "line\nbreak\r\t\b\f", "\u0000\u001f\u007f", "\u2028\u2029", "😀 emoji", "+&'"];
+
+    [Fact]
+    public void Five_hundred_random_documents_canonicalise_to_what_python_prints()
+    {
+        var random = new Random(20261203);
+        var documents = Enumerable.Range(0, 500).Select(_ => Object(random, 0)).ToList();
+        var texts = documents.SelectMany(d => new[]
+        {
+            d.ToJsonString(),
+            // Spaced and with non-ASCII as it is, the way PostgreSQL prints jsonb.
+            d.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
+                .Replace("\":", "\": ").Replace(",\"", ", \""),
+        }).ToList();
+
+        var python = Python(texts);
+
+        python.Count.ShouldBe(texts.Count);
+        for (var i = 0; i < texts.Count; i++)
+            HashChain.Json(texts[i]).ShouldBe(python[i], $"document {i}: {texts[i]}");
+    }
+
+    private static System.Text.Json.Nodes.JsonNode? Value(Random random, int depth)
+    {
+        switch (random.Next(depth > 3 ? 4 : 6))
+        {
+            case 0: return random.Next(3) == 0 ? null : System.Text.Json.Nodes.JsonValue.Create(random.Next(2) == 0);
+            case 1: return System.Text.Json.Nodes.JsonValue.Create(random.NextInt64(-1_000_000_000_000, 1_000_000_000_000));
+            case 2:
+            case 3: return System.Text.Json.Nodes.JsonValue.Create(Strings[random.Next(Strings.Length)]);
+            case 4:
+                var array = new System.Text.Json.Nodes.JsonArray();
+                for (var i = random.Next(4); i > 0; i--) array.Add(Value(random, depth + 1));
+                return array;
+            default: return Object(random, depth);
+        }
+    }
+
+    private static System.Text.Json.Nodes.JsonObject Object(Random random, int depth)
+    {
+        var o = new System.Text.Json.Nodes.JsonObject();
+        foreach (var key in Keys.OrderBy(_ => random.Next()).Take(random.Next(7))) o[key] = Value(random, depth + 1);
+        return o;
+    }
+
+    private static List<string> Python(IReadOnlyList<string> lines)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("python3",
+            ["-c", "import sys, json\nfor line in sys.stdin: print(json.dumps(json.loads(line), sort_keys=True, separators=(',', ':'), ensure_ascii=False))"])
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+            StandardInputEncoding = new System.Text.UTF8Encoding(false), StandardOutputEncoding = System.Text.Encoding.UTF8,
+        };
+        start.Environment["PYTHONIOENCODING"] = "utf-8";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        foreach (var line in lines) process.StandardInput.Write(line + "\n");
+        process.StandardInput.Close();
+        process.WaitForExit(30_000).ShouldBeTrue("python3 did not finish in 30 s");
+        process.ExitCode.ShouldBe(0, process.StandardError.ReadToEnd());
+        return output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+    }
+}

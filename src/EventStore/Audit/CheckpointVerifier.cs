@@ -19,11 +19,14 @@ public sealed class CheckpointVerifier(IReadOnlyList<(int Line, Checkpoint? Chec
 
     public int Checkpoints => lines.Count(l => l.Checkpoint is not null);
 
-    /// <summary>An event of the log as stored, streams one after another, each in version order.</summary>
-    public void Observe<TEvent>(StoredEvent<TEvent> e)
+    /// <summary>
+    /// An event of the log as stored, streams one after another, each in version order, with its content hash
+    /// recomputed from what is stored (<see cref="HashChain.ContentHash{TEvent}(StoredEvent{TEvent})"/>).
+    /// </summary>
+    public void Observe<TEvent>(StoredEvent<TEvent> e, byte[] contentHash)
     {
         if (e.StreamId != _stream) (_stream, _previous) = (e.StreamId, null);
-        _previous = HashChain.Recompute(e, _previous);
+        _previous = HashChain.Link(_previous, contentHash);
         _recomputed[e.Sequence] = (_previous, e.StreamId, e.Version);
     }
 

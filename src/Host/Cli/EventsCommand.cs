@@ -97,7 +97,7 @@ public sealed class EventsCommand : LedgerCommand<EventsInput>
         if (v1.AsSpan().SequenceEqual(hash)) return true;
         if (!DateTimeOffset.TryParse(at, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var when)
             || HashChain.Time(when) != at) return false;
-        return HashChain.Link(previous, HashChain.ContentHash(HashChain.Canonical(id, version, type, when, data, metadata))).AsSpan().SequenceEqual(hash);
+        return HashChain.Link(previous, HashChain.ContentHash(id, version, type, when, data, metadata)).AsSpan().SequenceEqual(hash);
     }
 
     private async Task<bool> Export(EventsInput input)

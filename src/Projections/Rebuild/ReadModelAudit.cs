@@ -50,21 +50,26 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
         var expected = new ExpectedRows();
         var builder = new ReadModelBuilder(expected);
         var stream = new List<StoredEvent<PaymentEvent>>();
+        var contentHashes = new List<byte[]>();
         var seen = new HashSet<string>();
         long events = 0;
         void EndStream()
         {
             if (stream.Count == 0) return;
             seen.Add(stream[0].StreamId);
-            problems.AddRange(HashChain.Check(stream, recorded.GetValueOrDefault(stream[0].StreamId)));
+            problems.AddRange(HashChain.Check(stream, contentHashes, recorded.GetValueOrDefault(stream[0].StreamId)));
             stream.Clear();
+            contentHashes.Clear();
         }
         await foreach (var e in store.StreamAllBelowAsync(null, connection, ct))
         {
             if (stream.Count > 0 && stream[0].StreamId != e.StreamId) EndStream();
+            // Each event is canonicalised and hashed once: the chain check and the checkpoints' digest share it.
+            var contentHash = HashChain.ContentHash(e);
             stream.Add(e);
+            contentHashes.Add(contentHash);
             builder.Add(e);
-            checkpoints?.Observe(e);
+            checkpoints?.Observe(e, contentHash);
             if (++events % 10_000 == 0) progress?.Report((events, total));
         }
         EndStream();
@@ -88,10 +93,14 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
         return new AuditReport(events, seen.Count, problems, checkpoints?.Checkpoints ?? 0);
     }
 
+    /// <summary>
+    /// The table as stored against the rows the log implies, value by value (typed, as the builder makes them). Only a
+    /// row that differs is formatted, to name it.
+    /// </summary>
     private static async Task<List<string>> CompareAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Table table,
-        Dictionary<string, string> expected, CancellationToken ct)
+        Dictionary<RowKey, object?[]> expected, CancellationToken ct)
     {
-        var actual = new Dictionary<string, string>();
+        var problems = new List<string>();
         var select = string.Join(", ", table.Columns.Select(c => c.Type == NpgsqlDbType.Jsonb ? $"{c.Name}::text" : c.Name));
         await using (var cmd = new NpgsqlCommand($"select {select} from {table.Name}", connection, tx))
         await using (var reader = await cmd.ExecuteReaderAsync(ct))
@@ -105,30 +114,54 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
                         NpgsqlDbType.TimestampTz => reader.GetFieldValue<DateTime>(i),
                         _ => reader.GetValue(i),
                     };
-                actual[ExpectedRows.Key(table, values)] = ExpectedRows.Text(table, values);
+                var key = new RowKey(table, values);
+                if (!expected.Remove(key, out var implied)) problems.Add($"{table.Name} {Rows.Key(table, values)}: present but no event implies it");
+                else if (!Rows.Same(table, implied, values))
+                    problems.Add($"{table.Name} {Rows.Key(table, values)}: is ({Rows.Text(table, values)}) but the log implies ({Rows.Text(table, implied)})");
             }
-
-        var problems = new List<string>();
-        foreach (var (key, row) in expected)
-            if (!actual.TryGetValue(key, out var found)) problems.Add($"{table.Name} {key}: missing; the log implies ({row})");
-            else if (found != row) problems.Add($"{table.Name} {key}: is ({found}) but the log implies ({row})");
-        foreach (var key in actual.Keys.Where(k => !expected.ContainsKey(k)))
-            problems.Add($"{table.Name} {key}: present but no event implies it");
+        // What is left was implied by the log and never found.
+        foreach (var row in expected.Values)
+            problems.Add($"{table.Name} {Rows.Key(table, row)}: missing; the log implies ({Rows.Text(table, row)})");
         return problems.Count <= MaxPerTable ? problems : [.. problems.Take(MaxPerTable), $"{table.Name}: and {problems.Count - MaxPerTable} more"];
     }
 
-    /// <summary>Rows as comparable text: values formatted one way whichever side they came from.</summary>
+    /// <summary>The rows the log implies, by table and key, as the builder makes them.</summary>
     private sealed class ExpectedRows : IRowSink
     {
-        private readonly Dictionary<string, Dictionary<string, string>> _tables = [];
+        private readonly Dictionary<Table, Dictionary<RowKey, object?[]>> _tables = new(ReferenceEqualityComparer.Instance);
 
-        public void Row(Table table, object?[] values) => For(table)[Key(table, values)] = Text(table, values);
+        public void Row(Table table, object?[] values) => For(table)[new RowKey(table, values)] = values;
 
-        public Dictionary<string, string> For(Table table) =>
-            _tables.TryGetValue(table.Name, out var rows) ? rows : _tables[table.Name] = [];
+        public Dictionary<RowKey, object?[]> For(Table table) =>
+            _tables.TryGetValue(table, out var rows) ? rows : _tables[table] = [];
+    }
+
+    /// <summary>Row values compared as the tables store them, and written one way whichever side they came from.</summary>
+    private static class Rows
+    {
+        public static bool Same(Table table, object?[] implied, object?[] stored)
+        {
+            for (var i = 0; i < implied.Length; i++)
+                if (!Same(implied[i], stored[i], table.Columns[i].Type)) return false;
+            return true;
+        }
+
+        private static bool Same(object? implied, object? stored, NpgsqlDbType type) => (implied, stored) switch
+        {
+            (null, null) => true,
+            (null, _) or (_, null) => false,
+            // timestamptz keeps microseconds: the event's instant is compared at what the table can hold.
+            (DateTime a, DateTime b) => Microseconds(a) == Microseconds(b),
+            // jsonb is stored in its own form: equal JSON is equal text once canonical.
+            (string a, string b) when type == NpgsqlDbType.Jsonb => a == b || HashChain.Json(a) == HashChain.Json(b),
+            _ when implied.GetType() == stored.GetType() => implied.Equals(stored),
+            _ => Format(implied, type) == Format(stored, type),
+        };
+
+        private static long Microseconds(DateTime t) => t.ToUniversalTime().Ticks / 10;
 
         public static string Key(Table table, object?[] values) =>
-            string.Join(" ", table.Key.Select(k => $"{k}={Format(values[Array.FindIndex(table.Columns, c => c.Name == k)], NpgsqlDbType.Text)}"));
+            string.Join(" ", table.KeyIndexes.Select(i => $"{table.Columns[i].Name}={Format(values[i], NpgsqlDbType.Text)}"));
 
         public static string Text(Table table, object?[] values) =>
             string.Join(", ", table.Columns.Select((c, i) => $"{c.Name}={Format(values[i], c.Type)}"));
