@@ -2,6 +2,7 @@
 """Checks a payment's inclusion proof (GET /v1/payments/{id}/proof) offline, with the public key alone.
 
     python3 scripts/verify-proof.py checkpoint-key.pub proof.json [proof.json ...]
+    python3 scripts/verify-proof.py checkpoint-key.pub proofs/        (every *.json in the folder)
 
 docs/events.md defines every step; this is them in Python's standard library, plus `openssl` for the signature.
 Exit 0 when the checkpoint's signature holds and every event's recomputed hash is in the tree under its root.
@@ -56,8 +57,15 @@ def signature_holds(c, public_key):
                              capture_output=True)
         return run.returncode == 0
 
+def proof_files(arguments):
+    for a in arguments:
+        if os.path.isdir(a):
+            yield from sorted(os.path.join(a, f) for f in os.listdir(a) if f.endswith(".json"))
+        else:
+            yield a
+
 public_key, ok, signatures = sys.argv[1], True, {}
-for file in sys.argv[2:]:
+for file in proof_files(sys.argv[2:]):
     proof = json.load(open(file, encoding="utf-8"))
     checkpoint = proof["checkpoint"]
     if checkpoint["signature"] not in signatures:

@@ -337,6 +337,8 @@ public sealed class CheckpointingApp : LedgerApp
         new("Ledger:Audit:CheckpointEvery", "00:00:01"), new("Ledger:Audit:SigningKeyFile", KeyFile),
         new("Ledger:Audit:CheckpointFile", CheckpointFile), new("Ledger:Cluster:FirstHeartbeatAfter", "00:00:00.250"),
         new("Ledger:Cluster:HeartbeatEvery", "00:00:01"), new("Ledger:Cluster:CheckAssignmentsEvery", "00:00:01"),
+        // The proof spec's 10,000 payments and their proofs come from one merchant key faster than its production budget.
+        new("Ledger:RateLimit:PermitsPerSecond", "100000"), new("Ledger:RateLimit:Burst", "100000"),
     ];
 
     public override async ValueTask DisposeAsync()
