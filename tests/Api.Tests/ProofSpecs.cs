@@ -58,7 +58,7 @@ public sealed class ProofSpecs(CheckpointingApp app) : IClassFixture<Checkpointi
         var outsider = await VerifyProofs(publicKey, [proofs]);
         outsider.Exit.ShouldBe(0, outsider.Output[..Math.Min(2000, outsider.Output.Length)]);
         var lines = outsider.Output.Split('\n');
-        lines.Count(l => l.EndsWith(" ok", StringComparison.Ordinal)).ShouldBe(1 + Payments * 2 + Payments / 5); // the signature and every event
+        lines.Count(l => l.EndsWith(" ok", StringComparison.Ordinal)).ShouldBe(1 + Payments * 2 + Payments / 5 + Payments); // the signature, every event, every payment's links
         lines.Count(l => l.Contains("signature ok", StringComparison.Ordinal)).ShouldBe(1);
         outsider.Output.ShouldNotContain("FAILED");
 
@@ -104,6 +104,8 @@ public sealed class ProofSpecs(CheckpointingApp app) : IClassFixture<Checkpointi
         JsonDocument.Parse(await missing.ReadAsTextAsync()).RootElement.Str("code").ShouldBe("checkpoint_not_found");
         await app.Scenario(LedgerApp.Globex, s => { s.Get.Url($"/v1/payments/{globexPayment}/proof?eventCount=abc"); s.StatusCodeShouldBe(400); });
         await app.Scenario(LedgerApp.Globex, s => { s.Get.Url($"/v1/payments/{globexPayment}/proof"); s.StatusCodeShouldBe(200); });
+        var byAuditor = await app.Scenario(LedgerApp.Auditor, s => { s.Get.Url($"/v1/payments/{globexPayment}/proof"); s.StatusCodeShouldBe(200); });
+        JsonDocument.Parse(await byAuditor.ReadAsTextAsync()).RootElement.Str("paymentId").ShouldBe(globexPayment); // the auditor reads any merchant's
     }
 
     /// <summary>The host's agent signs every second; wait (bounded) until its latest checkpoint covers every event.</summary>

@@ -170,8 +170,57 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
 
         exit.ShouldBe(ExitCodes.Discrepancies, output);
         output.ShouldContain($"checkpoints line {lines.Length} (eventCount {last.EventCount}): the signature does not verify; the checkpoint was forged or edited");
-        output.ShouldContain($"checkpoints line {lines.Length + 1} (eventCount {last.EventCount}): signed by key {stranger.KeyId}, not by the public key given");
+        output.ShouldContain($"checkpoints line {lines.Length + 1} (eventCount {last.EventCount}): signed by key {stranger.KeyId}, not by the public key given (");
         output.ShouldNotContain("first at position"); // the log itself is intact: the earlier checkpoints hold
+    }
+
+    [Fact]
+    public async Task A_checkpoint_file_that_spans_a_key_rotation_verifies_with_the_retired_and_the_new_public_key()
+    {
+        var payment = await Charge(900);
+        await CheckpointOf(2);
+        await Charge(500);
+        await CheckpointOf(4);
+        // The key is rotated: a new one signs from now on, into the same file.
+        var rotated = Path.Combine(_dir, "rotated-key.pem");
+        (await Cli.Run(_app, "audit", "keygen", "--out", rotated)).ExitCode.ShouldBe(ExitCodes.Ok);
+        var (_, pem) = await Cli.Run(_app, "audit", "public-key", "--key", rotated);
+        var rotatedPublic = Path.Combine(_dir, "rotated-key.pub");
+        await File.WriteAllTextAsync(rotatedPublic, pem[pem.IndexOf("-----BEGIN PUBLIC KEY-----", StringComparison.Ordinal)..]);
+        await Charge(700);
+        await CheckpointOf(6, rotated);
+        var both = Path.Combine(_dir, "both.pub");
+        await File.WriteAllTextAsync(both, await File.ReadAllTextAsync(PublicKey) + await File.ReadAllTextAsync(rotatedPublic));
+        string oldId, newId;
+        using (var oldKey = CheckpointKey.Load(PublicKey)) oldId = oldKey.KeyId;
+        using (var newKey = CheckpointKey.Load(rotatedPublic)) newId = newKey.KeyId;
+        oldId.ShouldNotBe(newId);
+
+        var (exit, output) = await Cli.Run(_app, "audit", "verify", "--checkpoints", Checkpoints, "--public-key", both);
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain("and 3 signed checkpoints");
+
+        (exit, output) = await Cli.Run(_app, "audit", "verify", "--checkpoints", Checkpoints, "--public-key", rotatedPublic);
+        exit.ShouldBe(ExitCodes.Discrepancies, output);
+        output.ShouldContain($"checkpoints line 1 (eventCount 2): signed by key {oldId}, not by the public key given ({newId})");
+        output.ShouldContain($"checkpoints line 2 (eventCount 4): signed by key {oldId}, not by the public key given ({newId})");
+        output.ShouldNotContain("checkpoints line 3");
+
+        (exit, output) = await Cli.Run(_app, "audit", "prove", payment, "--checkpoint", Checkpoints, "--public-key", both);
+        exit.ShouldBe(ExitCodes.Ok, output);
+        output.ShouldContain($"checkpoint 6 events, root ");
+        output.ShouldContain($"signed by {newId}");
+
+        // The outsider's script picks the key by the checkpoint's key id too, and says when it was not given.
+        var proof = Path.Combine(_dir, "proof.json");
+        await File.WriteAllTextAsync(proof, await (await _app.Scenario(LedgerApp.Acme, s => s.Get.Url($"/v1/payments/{payment}/proof"))).ReadAsTextAsync());
+        var script = Path.Combine(ChildProcess.RepositoryRoot(), "scripts", "verify-proof.py");
+        var outsider = await ChildProcess.RunAsync("python3", [script, both, proof]);
+        outsider.Exit.ShouldBe(0, outsider.Stdout + outsider.Stderr);
+        outsider.Stdout.ShouldContain($"key {newId}: signature ok");
+        var withOldKeyOnly = await ChildProcess.RunAsync("python3", [script, PublicKey, proof]);
+        withOldKeyOnly.Exit.ShouldBe(1, withOldKeyOnly.Stdout + withOldKeyOnly.Stderr);
+        withOldKeyOnly.Stdout.ShouldContain($"key {newId}: signature FAILED (no public key given with that key id)");
     }
 
     [Fact]
@@ -240,7 +289,7 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
     /// `audit checkpoint` once every event is below the commit-safe horizon, so that it covers them all: the horizon
     /// is the oldest transaction in flight anywhere on the server, and other test classes share it.
     /// </summary>
-    private async Task CheckpointOf(long events)
+    private async Task CheckpointOf(long events, string? key = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!await _app.Database.ScalarAsync<bool>(
@@ -249,7 +298,7 @@ public sealed class TamperEvidenceSpecs : IAsyncLifetime
             if (DateTime.UtcNow > deadline) throw new TimeoutException("The commit-safe horizon did not pass the last event in 30 s.");
             await Task.Delay(50);
         }
-        var (exit, output) = await Cli.Run(_app, "audit", "checkpoint", "--key", Key, "--out", Checkpoints);
+        var (exit, output) = await Cli.Run(_app, "audit", "checkpoint", "--key", key ?? Key, "--out", Checkpoints);
         exit.ShouldBe(ExitCodes.Ok, output);
         output.ShouldStartWith($"Checkpoint: {events:N0} events up to sequence ");
     }

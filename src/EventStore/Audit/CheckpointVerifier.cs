@@ -10,7 +10,7 @@ namespace Ledger.EventStore.Audit;
 /// the exact position: where they are intact, the first event that differs from what was digested is named; where a
 /// superuser rewrote them too, the root check still fails and names the range since the last checkpoint that holds.
 /// </summary>
-public sealed class CheckpointVerifier(IReadOnlyList<(int Line, Checkpoint? Checkpoint)> lines, CheckpointKey publicKey)
+public sealed class CheckpointVerifier(IReadOnlyList<(int Line, Checkpoint? Checkpoint)> lines, CheckpointKeys publicKeys)
 {
     private const int MaxFindings = 20;
     private readonly Dictionary<long, (byte[] Hash, string Stream, long Version)> _recomputed = [];
@@ -37,10 +37,10 @@ public sealed class CheckpointVerifier(IReadOnlyList<(int Line, Checkpoint? Chec
         foreach (var (line, checkpoint) in lines)
         {
             if (checkpoint is null) problems.Add($"checkpoints line {line}: not a checkpoint");
-            else if (!publicKey.Verifies(checkpoint))
-                problems.Add(checkpoint.KeyId == publicKey.KeyId
+            else if (!publicKeys.Verifies(checkpoint))
+                problems.Add(publicKeys.Knows(checkpoint.KeyId)
                     ? $"checkpoints line {line} (eventCount {checkpoint.EventCount}): the signature does not verify; the checkpoint was forged or edited"
-                    : $"checkpoints line {line} (eventCount {checkpoint.EventCount}): signed by key {checkpoint.KeyId}, not by the public key given ({publicKey.KeyId})");
+                    : $"checkpoints line {line} (eventCount {checkpoint.EventCount}): signed by key {checkpoint.KeyId}, not by the public key given ({string.Join(", ", publicKeys.KeyIds)})");
             else signed.Add((line, checkpoint));
         }
         signed.Sort((a, b) => a.Checkpoint.EventCount.CompareTo(b.Checkpoint.EventCount));

@@ -70,9 +70,11 @@ public sealed class CheckpointKey : IDisposable
     public string PrivateKeyPem => _key.ExportPkcs8PrivateKeyPem();
 
     /// <summary>A private key (to sign) or a public key (to check) from a PEM file.</summary>
-    public static CheckpointKey Load(string path)
+    public static CheckpointKey Load(string path) => FromPem(File.ReadAllText(path), path);
+
+    /// <summary>A key from one PEM block; <paramref name="source"/> names where it came from in errors.</summary>
+    public static CheckpointKey FromPem(string pem, string source)
     {
-        var pem = File.ReadAllText(path);
         var key = ECDsa.Create();
         try
         {
@@ -81,12 +83,12 @@ public sealed class CheckpointKey : IDisposable
         catch (ArgumentException e)
         {
             key.Dispose();
-            throw new InvalidDataException($"{path} holds no ECDSA key in PEM form ({e.Message}).", e);
+            throw new InvalidDataException($"{source} holds no ECDSA key in PEM form ({e.Message}).", e);
         }
         if (key.KeySize != 256)
         {
             key.Dispose();
-            throw new InvalidDataException($"{path}: the checkpoint key must be ECDSA P-256, not a {key.KeySize}-bit key.");
+            throw new InvalidDataException($"{source}: the checkpoint key must be ECDSA P-256, not a {key.KeySize}-bit key.");
         }
         return new CheckpointKey(key, canSign: pem.Contains("PRIVATE KEY", StringComparison.Ordinal));
     }
@@ -114,6 +116,52 @@ public sealed class CheckpointKey : IDisposable
         "p256:" + Convert.ToHexStringLower(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..16];
 
     public void Dispose() => _key.Dispose();
+}
+
+/// <summary>
+/// The keys an auditor checks checkpoints with, by key id: one PEM file holding one or more keys (the current public
+/// key and those it replaced, one block after another), so that a checkpoint file that spans a key rotation checks
+/// line by line with the key each line names.
+/// </summary>
+public sealed class CheckpointKeys : IDisposable
+{
+    private readonly Dictionary<string, CheckpointKey> _keys = [];
+
+    public IReadOnlyCollection<string> KeyIds => _keys.Keys;
+
+    public static CheckpointKeys Load(string path)
+    {
+        var text = File.ReadAllText(path);
+        var keys = new CheckpointKeys();
+        try
+        {
+            var rest = text.AsSpan();
+            var block = 0;
+            while (PemEncoding.TryFind(rest, out var found))
+            {
+                var key = CheckpointKey.FromPem(rest[found.Location].ToString(), $"{path} (key {++block})");
+                if (!keys._keys.TryAdd(key.KeyId, key)) key.Dispose();
+                rest = rest[found.Location.End..];
+            }
+            if (block == 0) throw new InvalidDataException($"{path} holds no ECDSA key in PEM form.");
+            return keys;
+        }
+        catch
+        {
+            keys.Dispose();
+            throw;
+        }
+    }
+
+    public bool Knows(string keyId) => _keys.ContainsKey(keyId);
+
+    /// <summary>Whether the key the checkpoint names is one of these and signed it as it stands.</summary>
+    public bool Verifies(Checkpoint checkpoint) => _keys.TryGetValue(checkpoint.KeyId, out var key) && key.Verifies(checkpoint);
+
+    public void Dispose()
+    {
+        foreach (var key in _keys.Values) key.Dispose();
+    }
 }
 
 /// <summary>

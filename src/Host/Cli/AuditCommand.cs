@@ -23,7 +23,7 @@ public sealed class AuditInput : ILedgerInput
     [Description("verify: also check the log against the signed checkpoints in this JSON-lines file"), FlagAlias("checkpoints", true)]
     public string? CheckpointsFlag { get; set; }
 
-    [Description("verify: the public key (PEM) the checkpoints were signed with"), FlagAlias("public-key", true)]
+    [Description("verify, prove: the public key (PEM) the checkpoints were signed with; after a key rotation, the old and new keys one after another in the file"), FlagAlias("public-key", true)]
     public string? PublicKeyFlag { get; set; }
 
     [Description("checkpoint, public-key: the signing key (PEM; default Ledger:Audit:SigningKeyFile)"), FlagAlias("key", true)]
@@ -84,10 +84,12 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
             input.PublicKeyFlag ?? throw new UsageException("'audit prove' needs --public-key FILE."));
         if (!File.Exists(file)) throw new UsageException($"No such file: {file}");
         var checkpoint = CheckpointFile.Read(file).LastOrDefault().Checkpoint ?? throw new UsageException($"{file} ends with no checkpoint.");
-        using var key = LoadKey(keyFile, mustSign: false);
-        var signed = key.Verifies(checkpoint);
+        using var keys = LoadKeys(keyFile);
+        var signed = keys.Verifies(checkpoint);
         await Cli.Writer.WriteLineAsync($"checkpoint {checkpoint.EventCount} events, root {checkpoint.Root}: " +
-            (signed ? $"signed by {key.KeyId}" : "the signature does not verify with that key (forged, edited, or another key's)"));
+            (signed ? $"signed by {checkpoint.KeyId}" : keys.Knows(checkpoint.KeyId)
+                ? "the signature does not verify (forged or edited)"
+                : $"signed by {checkpoint.KeyId}, not by a public key given ({string.Join(", ", keys.KeyIds)})"));
 
         await using var services = Cli.Services();
         var events = await services.GetRequiredService<EventLog<PaymentEvent>>().ReadStreamAsync(input.PaymentId, ct: Cli.Stop);
@@ -142,6 +144,20 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
         return true;
     }
 
+    /// <summary>The public keys to check with: one PEM file, one key or several (the keys a rotation retired too).</summary>
+    private static CheckpointKeys LoadKeys(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"No such key file: {path}");
+        try
+        {
+            return CheckpointKeys.Load(path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
     private static CheckpointKey LoadKey(string path, bool mustSign)
     {
         if (!File.Exists(path)) throw new UsageException($"No such key file: {path}");
@@ -174,9 +190,9 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
         Only(input, "verify", input.CheckpointsFlag, input.PublicKeyFlag);
         if ((input.CheckpointsFlag is null) != (input.PublicKeyFlag is null))
             throw new UsageException("--checkpoints and --public-key go together: the checkpoints are checked with that key.");
-        using var publicKey = input.PublicKeyFlag is { } keyFile ? LoadKey(keyFile, mustSign: false) : null;
+        using var publicKeys = input.PublicKeyFlag is { } keyFile ? LoadKeys(keyFile) : null;
         if (input.CheckpointsFlag is { } path && !File.Exists(path)) throw new UsageException($"No such file: {path}");
-        var checkpoints = input.CheckpointsFlag is { } file ? new CheckpointVerifier(CheckpointFile.Read(file).ToList(), publicKey!) : null;
+        var checkpoints = input.CheckpointsFlag is { } file ? new CheckpointVerifier(CheckpointFile.Read(file).ToList(), publicKeys!) : null;
         await using var services = Cli.Services();
         var audit = new ReadModelAudit(services.GetRequiredService<Npgsql.NpgsqlDataSource>(), services.GetRequiredService<EventLog<PaymentEvent>>());
         AuditReport? report = null;
