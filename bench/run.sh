@@ -24,6 +24,7 @@
 #                             tree's load driver), in ABBA order (baseline, this tree, this tree, baseline) so a drift
 #                             of the machine cancels out; prints new/baseline per row (bench/compare.py)
 #   BENCH_ROUNDS=2            rounds of the ABBA order (1: baseline then this tree); rebuild runs in the first round only
+#   BENCH_SKIP_BUILD=1        use the Release builds already there (two runs started at once must not build together)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -135,11 +136,15 @@ fi
 [ -x "$PG_BIN/pgbench" ] || die "pgbench not found in $PG_BIN"
 if is_root && ! id postgres >/dev/null 2>&1; then scripts/pg.sh ensure; fi
 
-log "building the host, the load driver and the seed tool (Release)..."
-build() { timeout --foreground -k 10 900 dotnet build "$1" -c Release -nologo -v quiet; }
-for project in "$SRC_ROOT/src/Host" "$ROOT/bench/Ledger.Bench" "$SRC_ROOT/bench/Ledger.Seed"; do
-  build "$project" >/dev/null || { build "$project" | tail -n 30; die "$project: build failed"; }
-done
+if [ -n "${BENCH_SKIP_BUILD:-}" ]; then
+  log "not building (BENCH_SKIP_BUILD): using the Release builds already there"
+else
+  log "building the host, the load driver and the seed tool (Release)..."
+  build() { timeout --foreground -k 10 900 dotnet build "$1" -c Release -nologo -v quiet; }
+  for project in "$SRC_ROOT/src/Host" "$ROOT/bench/Ledger.Bench" "$SRC_ROOT/bench/Ledger.Seed"; do
+    build "$project" >/dev/null || { build "$project" | tail -n 30; die "$project: build failed"; }
+  done
+fi
 
 # ---------------------------------------------------------------- a fresh cluster on a free loopback port
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -58,9 +58,11 @@ public sealed class WriteCheckpoints(LogDigest digest, TimeProvider clock, IOpti
         {
             try
             {
+                var started = clock.GetTimestamp();
                 var (state, checkpoint) = await digest.RunAsync(key, file, clock, stopping);
                 if (checkpoint is not null)
-                    logger.LogDebug("Checkpoint of {Events} events up to sequence {Position}", state.Size, state.LastSequence);
+                    logger.LogDebug("Checkpoint of {Events} events up to sequence {Position} in {Elapsed:F1} ms", state.Size, state.LastSequence,
+                        clock.GetElapsedTime(started).TotalMilliseconds);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
