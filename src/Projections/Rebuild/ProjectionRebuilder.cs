@@ -77,7 +77,11 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
             await sink.CompleteAsync(ct);
         }
         progress?.Report((done, total));
-        await ExecuteAsync(await KeysAndIndexesAsync(tables, ct), ct);
+        // Each table's keys and indexes on a connection of its own, as many tables at once as there are cores: the
+        // database builds them in parallel (a table's own DDL stays in order on its connection).
+        await Parallel.ForEachAsync(await KeysAndIndexesAsync(tables, ct),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
+            async (ddl, token) => await ExecuteAsync(ddl, token));
 
         // Everything at or after the horizon, in commit order: first without a lock, then the rest under it.
         var position = new LogPosition(horizon - 1, long.MaxValue);
@@ -126,27 +130,36 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         return new RebuildResult(projections.ToList(), done + caughtUp, caughtUp, clock.Elapsed);
     }
 
-    /// <summary>The live tables' keys and indexes, as DDL for the new tables, same names (they live in another schema until the swap).</summary>
-    private async Task<string> KeysAndIndexesAsync(IEnumerable<Table> tables, CancellationToken ct)
+    /// <summary>
+    /// The live tables' keys and indexes, as DDL for the new tables, same names (they live in another schema until the
+    /// swap): one script per table, largest table first.
+    /// </summary>
+    private async Task<List<string>> KeysAndIndexesAsync(IEnumerable<Table> tables, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
-            select format('alter table %I.%I add constraint %I %s;', $1::text, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid))
-            from pg_constraint c
-            where c.conrelid = any($2::regclass[]) and c.contype in ('p', 'u')
-            union all
-            select replace(i.indexdef, ' ON public.', format(' ON %I.', $1::text)) || ';'
-            from pg_indexes i
-            where i.schemaname = 'public' and i.tablename = any($3)
-              and not exists (select 1 from pg_constraint c where c.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)
+            select ddl.tablename, string_agg(ddl.statement, E'\n' order by ddl.kind, ddl.statement)
+            from (
+                select t.relname::text as tablename, 0 as kind,
+                       format('alter table %I.%I add constraint %I %s;', $1::text, t.relname, c.conname, pg_get_constraintdef(c.oid)) as statement
+                from pg_constraint c join pg_class t on t.oid = c.conrelid
+                where c.conrelid = any($2::regclass[]) and c.contype in ('p', 'u')
+                union all
+                select i.tablename::text, 1, replace(i.indexdef, ' ON public.', format(' ON %I.', $1::text)) || ';'
+                from pg_indexes i
+                where i.schemaname = 'public' and i.tablename = any($3)
+                  and not exists (select 1 from pg_constraint c where c.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)
+            ) ddl
+            group by ddl.tablename
+            order by pg_total_relation_size(format('%I.%I', $1::text, ddl.tablename)::regclass) desc
             """);
         var names = tables.Select(t => t.Name).ToArray();
         cmd.Parameters.Add(new NpgsqlParameter { Value = Schema });
         cmd.Parameters.Add(new NpgsqlParameter { Value = names.Select(n => $"public.{n}").ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = names });
-        var ddl = new System.Text.StringBuilder();
+        var scripts = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct)) ddl.AppendLine(reader.GetString(0));
-        return ddl.ToString();
+        while (await reader.ReadAsync(ct)) scripts.Add(reader.GetString(1));
+        return scripts;
     }
 
     /// <summary>
