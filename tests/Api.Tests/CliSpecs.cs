@@ -196,6 +196,20 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
     }
 
     [Fact]
+    public async Task A_database_error_is_said_on_one_line_in_postgresql_s_words_and_exits_3()
+    {
+        var broken = new Ledger.Testing.TestDatabase();
+        await broken.InitializeAsync();
+        (await Cli.Run(broken.ConnectionString, "db", "migrate")).ExitCode.ShouldBe(ExitCodes.Ok);
+        await broken.ExecuteAsync("drop table receipts cascade");
+
+        var (exit, output) = await Cli.Run(broken.ConnectionString, "audit", "verify");
+
+        exit.ShouldBe(ExitCodes.CouldNotRun, output);
+        output.Trim().ShouldBe("Could not run: relation \"receipts\" does not exist (SQLSTATE 42P01)");
+    }
+
+    [Fact]
     public async Task A_rebuild_will_not_run_beside_another()
     {
         await using var other = app.Database.CreateDataSource();

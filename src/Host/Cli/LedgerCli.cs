@@ -100,7 +100,9 @@ public static class LedgerCli
         {
             // Not a discrepancy and not a usage error: the command could not do its work at all (no database, a rebuild
             // holding the lock, configuration the host will not start with).
-            console.MarkupLineInterpolated($"[red]Could not run: {(e is Npgsql.NpgsqlException or TimeoutException or Ledger.Projections.Rebuild.RebuildInProgressException ? "" : e.GetType().Name + ": ")}{e.Message}[/]");
+            // PostgreSQL's own words on one line: Npgsql's Message adds the statement's POSITION and more on lines of their own.
+            var message = e is Npgsql.PostgresException pg ? $"{pg.MessageText} (SQLSTATE {pg.SqlState})" : e.Message;
+            console.MarkupLineInterpolated($"[red]Could not run: {(e is Npgsql.NpgsqlException or TimeoutException or Ledger.Projections.Rebuild.RebuildInProgressException ? "" : e.GetType().Name + ": ")}{message}[/]");
             return ExitCodes.CouldNotRun;
         }
         finally
