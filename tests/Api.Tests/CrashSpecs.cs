@@ -14,7 +14,11 @@ public sealed class CrashSpecs : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _db.InitializeAsync();
-        _host = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(("Ledger:Gateway:Simulator:LatencyMs", "5000")));
+        // The sweep may take a pending payment over once its request's lease has run out. At FastRecovery's 1 s, a
+        // CI machine that stalls for a second between PaymentRequested and the gateway call let the sweep void and
+        // fail the charge before the gateway ever saw it (correct, but not this spec's crash): 5 s leaves the stall room.
+        _host = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(("Ledger:Gateway:Simulator:LatencyMs", "5000"),
+            ("Ledger:Idempotency:Lease", "00:00:05"), ("Ledger:Sweep:PendingAfter", "00:00:05")));
     }
 
     [Fact]
