@@ -65,11 +65,8 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         var horizon = await store.HorizonAsync(ct);
         var total = await store.CountBelowAsync(horizon, ct);
         long done = 0;
-        var copying = new List<NpgsqlConnection>();
-        try
+        await using (var sink = await CopySink.OpenAsync(db, Schema, tables, ct))
         {
-            foreach (var _ in tables) copying.Add(await db.OpenConnectionAsync(ct));
-            await using var sink = await RowCopies.OpenAsync(tables.Select((t, i) => (t, copying[i], $"{Schema}.{t.Name}")), ct);
             var builder = new ReadModelBuilder(sink, projections.ToHashSet());
             await foreach (var e in store.StreamAllBelowAsync(horizon, ct: ct))
             {
@@ -78,10 +75,6 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
             }
             builder.Complete();
             await sink.CompleteAsync(ct);
-        }
-        finally
-        {
-            foreach (var copy in copying) await copy.DisposeAsync();
         }
         progress?.Report((done, total));
         // Each table's keys and indexes on a connection of its own, as many tables at once as there are cores: the
@@ -205,5 +198,46 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>One binary COPY per table, all open at once, each on its own connection.</summary>
+    private sealed class CopySink : IRowSink, IAsyncDisposable
+    {
+        private readonly Dictionary<string, (NpgsqlConnection Connection, NpgsqlBinaryImporter Importer)> _copies = [];
+
+        public static async Task<CopySink> OpenAsync(NpgsqlDataSource db, string schema, IEnumerable<Table> tables, CancellationToken ct)
+        {
+            var sink = new CopySink();
+            foreach (var table in tables)
+            {
+                var connection = await db.OpenConnectionAsync(ct);
+                var importer = await connection.BeginBinaryImportAsync($"copy {schema}.{table.Name} ({table.ColumnList}) from stdin (format binary)", ct);
+                sink._copies[table.Name] = (connection, importer);
+            }
+            return sink;
+        }
+
+        public void Row(Table table, object?[] values)
+        {
+            var importer = _copies[table.Name].Importer;
+            importer.StartRow();
+            for (var i = 0; i < values.Length; i++)
+                if (values[i] is null) importer.WriteNull();
+                else importer.Write(values[i]!, table.Columns[i].Type);
+        }
+
+        public async Task CompleteAsync(CancellationToken ct)
+        {
+            foreach (var (_, importer) in _copies.Values) await importer.CompleteAsync(ct);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var (connection, importer) in _copies.Values)
+            {
+                await importer.DisposeAsync();
+                await connection.DisposeAsync();
+            }
+        }
     }
 }

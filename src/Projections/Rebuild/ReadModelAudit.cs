@@ -47,14 +47,8 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
             while (await reader.ReadAsync(ct))
                 problems.Add($"stream {reader.GetString(0)} version {reader.GetInt64(1)}: the event has no chain row (written around the hash chain?)");
 
-        // The rows the log implies go, as the fold makes them, into temporary tables on connections that read this
-        // transaction's snapshot; PostgreSQL then compares them with the read tables. Memory does not grow with the read
-        // model, and only rows that differ come back.
-        string snapshot;
-        await using (var export = new NpgsqlCommand("select pg_export_snapshot()", connection, tx))
-            snapshot = (string)(await export.ExecuteScalarAsync(ct))!;
-        await using var implied = await ImpliedRows.OpenAsync(db, snapshot, ct);
-        var builder = new ReadModelBuilder(implied.Copies);
+        var expected = new ExpectedRows();
+        var builder = new ReadModelBuilder(expected);
         var stream = new List<StoredEvent<PaymentEvent>>();
         var contentHashes = new List<byte[]>();
         var seen = new HashSet<string>();
@@ -80,14 +74,13 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
         }
         EndStream();
         builder.Complete();
-        await implied.Copies.CompleteAsync(ct);
         progress?.Report((events, total));
         foreach (var (id, version) in recorded.Where(r => !seen.Contains(r.Key)))
             problems.Add($"stream {id}: the stream is at version {version} but the log holds no events; events were removed");
 
         if (checkpoints is not null) problems.AddRange(await checkpoints.CheckAsync(connection, tx, ct));
         foreach (var table in ReadModelTables.All)
-            problems.AddRange(await implied.CompareAsync(table, ct));
+            problems.AddRange(await CompareAsync(connection, tx, table, expected.For(table), ct));
 
         await using (var cmd = new NpgsqlCommand("""
             select currency, sum(debit)::bigint, sum(credit)::bigint from ledger_entries group by currency
@@ -101,108 +94,72 @@ public sealed class ReadModelAudit(NpgsqlDataSource db, EventLog<PaymentEvent> s
     }
 
     /// <summary>
-    /// Each read table's implied rows, in a temporary table of the same columns on a connection of its own (one COPY
-    /// per connection), every connection in a transaction on the audit's snapshot. Dropped when those end.
+    /// The table as stored against the rows the log implies, value by value (typed, as the builder makes them). Only a
+    /// row that differs is formatted, to name it.
     /// </summary>
-    private sealed class ImpliedRows : IAsyncDisposable
+    private static async Task<List<string>> CompareAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Table table,
+        Dictionary<RowKey, object?[]> expected, CancellationToken ct)
     {
-        private readonly List<(Table Table, NpgsqlConnection Connection, NpgsqlTransaction Transaction)> _tables = [];
-
-        public RowCopies Copies { get; private set; } = null!;
-
-        private static string Temporary(Table table) => $"audit_{table.Name}";
-
-        public static async Task<ImpliedRows> OpenAsync(NpgsqlDataSource db, string snapshot, CancellationToken ct)
-        {
-            var rows = new ImpliedRows();
-            try
-            {
-                foreach (var table in ReadModelTables.All)
-                {
-                    var connection = await db.OpenConnectionAsync(ct);
-                    var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-                    rows._tables.Add((table, connection, transaction));
-                    // Without the table's constraints: a row the log implies that breaks one is a finding, not a failure.
-                    await using var create = new NpgsqlCommand($"""
-                        set transaction snapshot '{snapshot}';
-                        create temporary table {Temporary(table)} on commit drop as select {table.ColumnList} from {table.Name} with no data
-                        """, connection, transaction);
-                    await create.ExecuteNonQueryAsync(ct);
-                }
-                rows.Copies = await RowCopies.OpenAsync(rows._tables.Select(t => (t.Table, t.Connection, Temporary(t.Table))), ct);
-                return rows;
-            }
-            catch
-            {
-                await rows.DisposeAsync();
-                throw;
-            }
-        }
-
-        /// <summary>
-        /// The table as stored against the rows the log implies, by key, every column (jsonb by value, times to the
-        /// microsecond as stored): at most <see cref="MaxPerTable"/> findings, then how many more.
-        /// </summary>
-        public async Task<List<string>> CompareAsync(Table table, CancellationToken ct)
-        {
-            var (_, connection, transaction) = _tables.Single(t => t.Table == table);
-            string Columns(string alias) => string.Join(", ", table.Columns.Select(c => c.Type == NpgsqlDbType.Jsonb ? $"{alias}.{c.Name}::text" : $"{alias}.{c.Name}"));
-            string Row(string alias) => $"row({string.Join(", ", table.Columns.Select(c => $"{alias}.{c.Name}"))})";
-            var key = table.Key;
-            var first = key[0];
-            await using var cmd = new NpgsqlCommand($"""
-                select {Columns("i")}, {Columns("s")}, i.{first} is null, s.{first} is null, count(*) over ()
-                from {Temporary(table)} i full join {table.Name} s on {string.Join(" and ", key.Select(k => $"i.{k} = s.{k}"))}
-                where i.{first} is null or s.{first} is null or {Row("i")} is distinct from {Row("s")}
-                order by {string.Join(", ", key.Select(k => $"coalesce(s.{k}, i.{k})"))}
-                limit {MaxPerTable}
-                """, connection, transaction);
-            var problems = new List<string>();
-            long differing = 0;
-            await using var reader = await cmd.ExecuteReaderAsync(ct);
-            var width = table.Columns.Length;
+        var problems = new List<string>();
+        var select = string.Join(", ", table.Columns.Select(c => c.Type == NpgsqlDbType.Jsonb ? $"{c.Name}::text" : c.Name));
+        await using (var cmd = new NpgsqlCommand($"select {select} from {table.Name}", connection, tx))
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct))
             {
-                var (implied, stored) = (Values(reader, table, 0), Values(reader, table, width));
-                differing = reader.GetInt64(2 * width + 2);
-                if (reader.GetBoolean(2 * width))
-                    problems.Add($"{table.Name} {Rows.Key(table, stored)}: present but no event implies it");
-                else if (reader.GetBoolean(2 * width + 1))
-                    problems.Add($"{table.Name} {Rows.Key(table, implied)}: missing; the log implies ({Rows.Text(table, implied)})");
-                else
-                    problems.Add($"{table.Name} {Rows.Key(table, stored)}: is ({Rows.Text(table, stored)}) but the log implies ({Rows.Text(table, implied)})");
+                var values = new object?[table.Columns.Length];
+                for (var i = 0; i < values.Length; i++)
+                    values[i] = reader.IsDBNull(i) ? null : table.Columns[i].Type switch
+                    {
+                        NpgsqlDbType.Date => reader.GetFieldValue<DateOnly>(i),
+                        NpgsqlDbType.TimestampTz => reader.GetFieldValue<DateTime>(i),
+                        _ => reader.GetValue(i),
+                    };
+                var key = new RowKey(table, values);
+                if (!expected.Remove(key, out var implied)) problems.Add($"{table.Name} {Rows.Key(table, values)}: present but no event implies it");
+                else if (!Rows.Same(table, implied, values))
+                    problems.Add($"{table.Name} {Rows.Key(table, values)}: is ({Rows.Text(table, values)}) but the log implies ({Rows.Text(table, implied)})");
             }
-            if (differing > MaxPerTable) problems.Add($"{table.Name}: and {differing - MaxPerTable} more");
-            return problems;
-        }
-
-        private static object?[] Values(NpgsqlDataReader reader, Table table, int offset)
-        {
-            var values = new object?[table.Columns.Length];
-            for (var i = 0; i < values.Length; i++)
-                values[i] = reader.IsDBNull(offset + i) ? null : table.Columns[i].Type switch
-                {
-                    NpgsqlDbType.Date => reader.GetFieldValue<DateOnly>(offset + i),
-                    NpgsqlDbType.TimestampTz => reader.GetFieldValue<DateTime>(offset + i),
-                    _ => reader.GetValue(offset + i),
-                };
-            return values;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Copies is not null) await Copies.DisposeAsync();
-            foreach (var (_, connection, transaction) in _tables)
-            {
-                await transaction.DisposeAsync(); // rolls back: the temporary tables go with it
-                await connection.DisposeAsync();
-            }
-        }
+        // What is left was implied by the log and never found.
+        foreach (var row in expected.Values)
+            problems.Add($"{table.Name} {Rows.Key(table, row)}: missing; the log implies ({Rows.Text(table, row)})");
+        return problems.Count <= MaxPerTable ? problems : [.. problems.Take(MaxPerTable), $"{table.Name}: and {problems.Count - MaxPerTable} more"];
     }
 
-    /// <summary>Row values written one way whichever side they came from.</summary>
+    /// <summary>The rows the log implies, by table and key, as the builder makes them.</summary>
+    private sealed class ExpectedRows : IRowSink
+    {
+        private readonly Dictionary<Table, Dictionary<RowKey, object?[]>> _tables = new(ReferenceEqualityComparer.Instance);
+
+        public void Row(Table table, object?[] values) => For(table)[new RowKey(table, values)] = values;
+
+        public Dictionary<RowKey, object?[]> For(Table table) =>
+            _tables.TryGetValue(table, out var rows) ? rows : _tables[table] = [];
+    }
+
+    /// <summary>Row values compared as the tables store them, and written one way whichever side they came from.</summary>
     private static class Rows
     {
+        public static bool Same(Table table, object?[] implied, object?[] stored)
+        {
+            for (var i = 0; i < implied.Length; i++)
+                if (!Same(implied[i], stored[i], table.Columns[i].Type)) return false;
+            return true;
+        }
+
+        private static bool Same(object? implied, object? stored, NpgsqlDbType type) => (implied, stored) switch
+        {
+            (null, null) => true,
+            (null, _) or (_, null) => false,
+            // timestamptz keeps microseconds: the event's instant is compared at what the table can hold.
+            (DateTime a, DateTime b) => Microseconds(a) == Microseconds(b),
+            // jsonb is stored in its own form: equal JSON is equal text once canonical.
+            (string a, string b) when type == NpgsqlDbType.Jsonb => a == b || HashChain.Json(a) == HashChain.Json(b),
+            _ when implied.GetType() == stored.GetType() => implied.Equals(stored),
+            _ => Format(implied, type) == Format(stored, type),
+        };
+
+        private static long Microseconds(DateTime t) => t.ToUniversalTime().Ticks / 10;
+
         public static string Key(Table table, object?[] values) =>
             string.Join(" ", table.KeyIndexes.Select(i => $"{table.Columns[i].Name}={Format(values[i], NpgsqlDbType.Text)}"));
 
