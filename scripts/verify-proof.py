@@ -92,8 +92,9 @@ for file in proof_files(sys.argv[2:]):
         e = p["event"]
         # The stream as served: versions 1, 2, ... in order, each naming the one before as its previous hash.
         linked = linked and e["version"] == n and e["previousHash"] == previous
-        previous = event_hash(e).hex()
-        leaf = hashlib.sha256(b"\x00" + e["sequence"].to_bytes(8, "big") + event_hash(e)).digest()
+        hashed = event_hash(e)
+        previous = hashed.hex()
+        leaf = hashlib.sha256(b"\x00" + e["sequence"].to_bytes(8, "big") + hashed).digest()
         root = root_from_path(leaf, p["leafIndex"], checkpoint["eventCount"], [bytes.fromhex(h) for h in p["path"]])
         included = root is not None and root.hex() == checkpoint["root"]
         print(f"{e['streamId']} version {e['version']} at leaf {p['leafIndex']}: {'ok' if included else 'FAILED'}")

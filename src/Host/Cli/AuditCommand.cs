@@ -145,31 +145,23 @@ public sealed class AuditCommand : LedgerCommand<AuditInput>
     }
 
     /// <summary>The public keys to check with: one PEM file, one key or several (the keys a rotation retired too).</summary>
-    private static CheckpointKeys LoadKeys(string path)
-    {
-        if (!File.Exists(path)) throw new UsageException($"No such key file: {path}");
-        try
-        {
-            return CheckpointKeys.Load(path);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new UsageException(e.Message);
-        }
-    }
+    private static CheckpointKeys LoadKeys(string path) => FromKeyFile(path, CheckpointKeys.Load);
 
-    private static CheckpointKey LoadKey(string path, bool mustSign)
+    private static CheckpointKey LoadKey(string path, bool mustSign) => FromKeyFile(path, file =>
+    {
+        var key = CheckpointKey.Load(file);
+        if (!mustSign || key.CanSign) return key;
+        key.Dispose();
+        throw new UsageException($"{file} is a public key; signing needs the private key.");
+    });
+
+    /// <summary>A missing or unreadable key file is the operator's mistake: a usage error (exit 2).</summary>
+    private static T FromKeyFile<T>(string path, Func<string, T> load)
     {
         if (!File.Exists(path)) throw new UsageException($"No such key file: {path}");
         try
         {
-            var key = CheckpointKey.Load(path);
-            if (mustSign && !key.CanSign)
-            {
-                key.Dispose();
-                throw new UsageException($"{path} is a public key; signing needs the private key.");
-            }
-            return key;
+            return load(path);
         }
         catch (InvalidDataException e)
         {
