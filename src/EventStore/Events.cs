@@ -52,6 +52,16 @@ public sealed record PendingEvent<TEvent>(
     EventMetadata Metadata,
     object? StreamState = null);
 
+/// <summary>
+/// Messages an append publishes, in its transaction: Marten hands them to its message outbox (Wolverine's, in the host), which
+/// stores them with the events and sends them once the transaction commits. Nothing is published for an append that rolls back.
+/// </summary>
+public interface IInlinePublisher<TEvent>
+{
+    /// <summary>The messages <paramref name="events"/> publish, each with the index of the event it tells of.</summary>
+    IEnumerable<(int EventIndex, object Message)> MessagesFor(IReadOnlyList<PendingEvent<TEvent>> events);
+}
+
 /// <summary>A place in the global log's commit order.</summary>
 public readonly record struct LogPosition(ulong TransactionId, long Sequence)
 {

@@ -38,7 +38,10 @@ public static class MartenEventLog
     /// as Marten's timestamp, and <paramref name="projections"/> as one inline projection: their statements join the
     /// append's batch and commit with it.
     /// </summary>
-    public static void Configure<TEvent>(StoreOptions options, IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections)
+    /// <param name="publishers">Messages the appends publish through Marten's message outbox (none: the outbox is never opened).</param>
+    public static void Configure<TEvent>(
+        StoreOptions options, IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections,
+        IReadOnlyList<IInlinePublisher<TEvent>>? publishers = null)
         where TEvent : class
     {
         options.DatabaseSchemaName = Schema;
@@ -61,7 +64,7 @@ public static class MartenEventLog
             if (codec.JsonResolver is { } resolver)
                 json.TypeInfoResolver = JsonTypeInfoResolver.Combine(resolver, json.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver());
         });
-        options.Projections.Add(new InlineSql<TEvent>(codec, projections), ProjectionLifecycle.Inline);
+        options.Projections.Add(new InlineSql<TEvent>(codec, projections, publishers ?? []), ProjectionLifecycle.Inline);
         // Schema changes only through ApplySchemaAsync (start-up, `db migrate`), never lazily on a session's first use.
         options.AutoCreateSchemaObjects = AutoCreate.None;
         // Its default logger would write each statement of a failed commit with its parameter values.
@@ -107,14 +110,18 @@ public static class MartenEventLog
 
 /// <summary>
 /// Ledger's inline projections as one Marten inline projection. Each writes plain SQL (one definition of its rules,
-/// shared with the rebuild); here those statements are queued on Marten's unit of work, after the events.
+/// shared with the rebuild); here those statements are queued on Marten's unit of work, after the events. The
+/// publishers' messages go to the session's message sink: Marten's message outbox, which Wolverine's integration
+/// (IntegrateWithWolverine) makes Wolverine's durable outbox, so they are stored in this transaction and sent after it.
 /// </summary>
-internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections) : IProjection
+internal sealed class InlineSql<TEvent>(
+    IEventCodec<TEvent> codec, IReadOnlyList<IInlineProjection<TEvent>> projections, IReadOnlyList<IInlinePublisher<TEvent>> publishers) : IProjection
     where TEvent : class
 {
-    public Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
+    public async Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
     {
         var pending = new List<PendingEvent<TEvent>>(events.Count);
+        var sources = new List<IEvent>(events.Count);
         object? state = null;
         for (var i = 0; i < events.Count; i++)
             if (events[i] is { Data: TEvent data } e)
@@ -124,12 +131,20 @@ internal sealed class InlineSql<TEvent>(IEventCodec<TEvent> codec, IReadOnlyList
                 pending.Add(new PendingEvent<TEvent>(e.StreamKey!, e.Version, codec.TypeNameOf(data), data, codec.OccurredAt(data),
                     new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName),
                     state));
+                sources.Add(e);
             }
-        if (pending.Count == 0) return Task.CompletedTask;
+        if (pending.Count == 0) return;
         var commands = new List<NpgsqlBatchCommand>(8);
         foreach (var projection in projections) projection.Project(pending, commands);
         foreach (var command in commands) operations.QueueOperation(new SqlOperation(command));
-        return Task.CompletedTask;
+
+        IMessageSink? sink = null;
+        foreach (var publisher in publishers)
+            foreach (var (index, message) in publisher.MessagesFor(pending))
+            {
+                sink ??= await ((IStorageOperations)operations).GetOrStartMessageSink();
+                await sink.PublishAsync(message, MessageMetadata.From(sources[index]));
+            }
     }
 }
 

@@ -1,5 +1,4 @@
 using Wolverine;
-using Wolverine.Postgresql;
 
 namespace Ledger.Host;
 
@@ -17,8 +16,9 @@ public sealed class ClusterOptions
 
 /// <summary>
 /// The hosts sharing a database are one Wolverine cluster: each records itself in Wolverine's node tables (schema
-/// `wolverine`, through WolverineFx.Postgresql on a pool of its own), one is leader, and the leader gives each agent
-/// (the pending sweep) to exactly one live host. Marten's sessions are not touched: the append path stays as it is.
+/// `wolverine`, on Marten's database through Wolverine's Marten integration, LedgerServices.AddLedger), one is leader,
+/// and the leader gives each agent (the pending sweep, the checkpoint writer, the webhook dispatcher) to exactly one
+/// live host.
 /// </summary>
 public static class Cluster
 {
@@ -27,10 +27,6 @@ public static class Cluster
     public static void Configure(WolverineOptions wolverine, IConfiguration configuration)
     {
         var options = configuration.GetSection("Ledger:Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
-        var connectionString = configuration.GetConnectionString("Ledger")
-            ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (env ConnectionStrings__Ledger).");
-        var connection = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { ApplicationName = "ledger-wolverine" };
-        wolverine.PersistMessagesWithPostgresql(connection.ConnectionString, Schema);
         // Balanced: hosts elect a leader, which assigns agents to live nodes.
         wolverine.Durability.Mode = DurabilityMode.Balanced;
         wolverine.Durability.FirstHealthCheckExecution = options.FirstHeartbeatAfter;

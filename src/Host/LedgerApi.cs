@@ -31,6 +31,7 @@ public static class LedgerApi
             wolverine.Discovery.DisableConventionalDiscovery();
             wolverine.CodeGeneration.TypeLoadMode = JasperFx.CodeGeneration.TypeLoadMode.Static;
             Cluster.Configure(wolverine, builder.Configuration);
+            Webhooks.Webhooks.Configure(wolverine);
         });
         builder.Services.AddWolverineHttp();
 

@@ -5,7 +5,9 @@ using Ledger.Host.Http;
 using Ledger.Host.Payments;
 using Ledger.Projections;
 using Ledger.Projections.Payments;
+using Ledger.Host.Webhooks;
 using Marten;
+using Wolverine.Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -17,7 +19,9 @@ public static class LedgerServices
     public static IReadOnlyList<Migration> AllMigrations { get; } =
         [.. MartenEventLog.Migrations, .. ReadModel.Migrations, .. Migration.EmbeddedIn(typeof(LedgerServices).Assembly, "host")];
 
-    public static IServiceCollection AddLedgerStore(this IServiceCollection services, IConfiguration configuration)
+    /// <param name="marten">More of Marten's configuration (the HTTP host's integration with Wolverine).</param>
+    public static IServiceCollection AddLedgerStore(
+        this IServiceCollection services, IConfiguration configuration, Action<MartenServiceCollectionExtensions.MartenConfigurationExpression>? marten = null)
     {
         services.AddSingleton(_ =>
         {
@@ -36,13 +40,16 @@ public static class LedgerServices
         });
         services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));
         // Marten's event store on the same pool, with the read model's inline projections committed in each append.
-        services.AddMarten(sp =>
+        // Each append also publishes its notifications (Notifications/), through Marten's message outbox: Wolverine's durable
+        // outbox in the HTTP host (IntegrateWithWolverine, below); nowhere in the command line, which appends nothing.
+        var expression = services.AddMarten(sp =>
         {
             var options = new StoreOptions();
             options.Connection(sp.GetRequiredService<NpgsqlDataSource>());
-            MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections());
+            MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections(), [new Notifications.PaymentNotifications()]);
             return options;
         });
+        marten?.Invoke(expression);
         services.AddSingleton(sp => new EventLog<PaymentEvent>(
             sp.GetRequiredService<IDocumentStore>(), sp.GetRequiredService<NpgsqlDataSource>(), PaymentEventCodec.Instance));
         services.AddSingleton(sp => new Ledger.EventStore.Audit.LogDigest(sp.GetRequiredService<NpgsqlDataSource>()));
@@ -52,7 +59,16 @@ public static class LedgerServices
 
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddLedgerStore(configuration);
+        // Wolverine's Marten integration: its envelope tables (schema `wolverine`) on Marten's database, and Marten's message
+        // outbox made Wolverine's, so the notifications an append publishes are stored in its transaction.
+        // Its tables are built by the start-up migration (MigrateAsync), which only builds what AutoCreate allows; Wolverine
+        // itself does not build them at start (Cluster.cs), and Marten's own schema stays AutoCreate.None.
+        services.AddLedgerStore(configuration, marten => marten.IntegrateWithWolverine(integration =>
+        {
+            integration.MessageStorageSchemaName = Cluster.Schema;
+            integration.AutoCreate = JasperFx.AutoCreate.CreateOrUpdate;
+        }));
+        services.AddLedgerWebhooks(configuration);
         services.AddSingleton<Secrets>();
         services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
         services.AddSingleton<Idempotency>();

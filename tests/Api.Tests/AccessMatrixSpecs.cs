@@ -27,6 +27,11 @@ public sealed class AccessMatrixSpecs(SeededAccessApp app) : IClassFixture<Seede
         ("GET", "/v1/audit/checkpoints", null),
         ("GET", "/v1/audit/checkpoints/latest", null),
         ("GET", "/v1/audit/public-key", null),
+        ("POST", "/v1/webhook-endpoints", new JsonObject { ["url"] = "http://127.0.0.1:9/hooks", ["events"] = new JsonArray("payment.succeeded") }),
+        ("GET", "/v1/webhook-endpoints", null),
+        ("GET", $"/v1/webhook-endpoints/{app.AcmeEndpoint}", null),
+        ("GET", $"/v1/webhook-endpoints/{app.AcmeEndpoint}/deliveries", null),
+        ("POST", $"/v1/webhook-endpoints/{app.AcmeEndpoint}/deliveries/whd_none/retry", new JsonObject()),
     ];
 
     private static Task<HttpResponseMessage> Send(HttpClient client, string method, string path, JsonNode? body) =>
@@ -91,11 +96,15 @@ public sealed class SeededAccessApp : LedgerApp
 {
     public string AcmePayment { get; private set; } = "";
     public string AcmeKey { get; } = Requests.NewKey();
+    public string AcmeEndpoint { get; private set; } = "";
 
     public override async ValueTask InitializeAsync()
     {
         await base.InitializeAsync();
         AcmePayment = (await (await Client(Acme).Charge(Requests.Charge(), AcmeKey)).Json()).Str("id");
         await Client(Globex).Charge();
+        var endpoint = await Client(Acme).PostJson("/v1/webhook-endpoints",
+            new JsonObject { ["url"] = "http://127.0.0.1:9/hooks", ["events"] = new JsonArray("payment.refunded") });
+        AcmeEndpoint = (await endpoint.Json()).Str("id");
     }
 }

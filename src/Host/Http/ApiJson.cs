@@ -27,4 +27,12 @@ namespace Ledger.Host.Http;
 [JsonSerializable(typeof(Ledger.Host.Auditing.CheckpointPage))]
 [JsonSerializable(typeof(Ledger.Host.Auditing.PublicKeyResource))]
 [JsonSerializable(typeof(Ledger.Host.Auditing.PaymentProof))]
+[JsonSerializable(typeof(Ledger.Host.Notifications.WebhookEventBody))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.CreateWebhookEndpointRequest))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookEndpointResource))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookEndpointCreated))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookEndpointList))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookEndpointDeleted))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookDeliveryResource))]
+[JsonSerializable(typeof(Ledger.Host.Webhooks.WebhookDeliveryList))]
 internal sealed partial class ApiJson : JsonSerializerContext;

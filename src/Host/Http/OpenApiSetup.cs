@@ -113,6 +113,7 @@ public static class OpenApiSetup
         ("Refunds", "Refund a payment in part or in full, and list its refunds."),
         ("Receipts", "A succeeded payment's receipt, as JSON or as a printable HTML page."),
         ("Reporting", "Business metrics per currency and day, and the double-entry books."),
+        ("Webhooks", "A merchant's webhook endpoints: signed deliveries of its payment events, with every attempt listed and dead ones sent again."),
         ("Auditing", "A payment's events, its state as of any version or moment, and the global event log."),
         ("Operations", "Liveness, readiness and the Prometheus scrape endpoint."),
     ];

@@ -40,7 +40,8 @@ public abstract class PaymentProjection : IInlineProjection<PaymentEvent>
         }
     }
 
-    private static Payment? Before(PendingEvent<PaymentEvent> first) => first.Version == 1 ? null : first.StreamState switch
+    /// <summary>The payment as the writer of <paramref name="first"/>'s append folded it (null before a new stream).</summary>
+    public static Payment? Before(PendingEvent<PaymentEvent> first) => first.Version == 1 ? null : first.StreamState switch
     {
         Payment p when p.Version == first.Version - 1 && p.Id == first.StreamId => p,
         Payment p => throw new InvalidOperationException(
