@@ -6,8 +6,11 @@ HOSTDIR := src/Host/bin/Release/net10.0
 # A development signing key for the log's checkpoints, made on the first `make run` (docs/operations.md: in
 # production the key lives where the database's operators cannot read it).
 AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
+# The optional RabbitMQ broker (`make broker`, `make run-with-broker`): its data and its AMQP port on loopback.
+BROKER := $(CURDIR)/.data/rabbitmq
+BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker
 
 deps:
 	@scripts/pg.sh ensure
@@ -25,6 +28,7 @@ run: build
 	  echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)" && \
 	  echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development && \
 	  export Ledger__Audit__SigningKeyFile=$(AUDITKEY) Ledger__Audit__CheckpointFile=$(CURDIR)/.data/audit/checkpoints.jsonl && \
+	  { [ -z "$(LEDGER_RABBITMQ_URI)" ] || export Ledger__RabbitMq__Uri="$(LEDGER_RABBITMQ_URI)"; } && \
 	  cd $(HOSTDIR) && { [ -f $(AUDITKEY) ] || dotnet Ledger.Host.dll audit keygen --out $(AUDITKEY) >/dev/null; } && \
 	  exec dotnet Ledger.Host.dll --urls $(URL); \
 	fi
@@ -34,15 +38,28 @@ run: build
 codegen:
 	cd src/Host && rm -rf Internal/Generated && ConnectionStrings__Ledger="Host=127.0.0.1;Database=codegen" dotnet run -- codegen write
 
+# Optional: a RabbitMQ broker of Ledger's own on 127.0.0.1:$(BROKER_PORT) (installed with apt-get if missing), and the
+# ledger publishing every payment event to its exchange ledger.events. `make stop` stops both.
+broker:
+	@scripts/rabbitmq.sh ensure && scripts/rabbitmq.sh start $(BROKER) $(BROKER_PORT) && echo "RabbitMQ on 127.0.0.1:$(BROKER_PORT) (guest/guest)"
+
+run-with-broker: broker
+	@$(MAKE) --no-print-directory run LEDGER_RABBITMQ_URI=$$(scripts/rabbitmq.sh url $(BROKER_PORT))
+
+broker-stop:
+	@scripts/rabbitmq.sh stop $(BROKER)
+
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
 	  kill $$(cat $(PID)); for i in $$(seq 1 50); do kill -0 $$(cat $(PID)) 2>/dev/null || break; sleep 0.1; done; echo "Ledger stopped"; fi
 	@rm -f $(PID)
+	@scripts/rabbitmq.sh stop $(BROKER)
 	@scripts/pg.sh stop
 
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
 test: deps
 	@scripts/browser.sh ensure
+	@scripts/rabbitmq.sh ensure || echo "rabbitmq-server could not be installed: the broker specs will be skipped"
 	dotnet test Ledger.sln -nologo
 
 # The OpenAPI document: Spectral with .spectral.yaml and Redocly's recommended rules (npx fetches both from the npm registry).

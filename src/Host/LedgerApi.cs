@@ -32,6 +32,9 @@ public static class LedgerApi
             wolverine.CodeGeneration.TypeLoadMode = JasperFx.CodeGeneration.TypeLoadMode.Static;
             Cluster.Configure(wolverine, builder.Configuration);
             Webhooks.Webhooks.Configure(wolverine);
+            Notifications.Broker.Configure(wolverine, builder.Configuration);
+            // Messages as the API writes JSON (camelCase), for whoever reads them off the broker.
+            wolverine.UseSystemTextJsonForSerialization(json => json.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase);
         });
         builder.Services.AddWolverineHttp();
 

@@ -352,6 +352,35 @@ public sealed class WebhookSpecs(WebhookApp app) : IClassFixture<WebhookApp>, IA
         WebhookSignature.Verify("whsec_other", delivery.Signature, delivery.Body, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5)).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task The_command_line_lists_endpoints_and_replays_a_range_of_deliveries()
+    {
+        var (endpoint, _) = await Endpoint(LedgerApp.Globex, _receiver.Url, AllTypes);
+        var since = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var payments = new List<string>();
+        for (var i = 0; i < 2; i++) payments.Add((await (await app.Client(LedgerApp.Globex).Charge()).Json()).Str("id"));
+        await app.Database.WaitUntil("select count(*) = 2 from webhook_deliveries where endpoint_id = $1 and status = 'delivered'", endpoint);
+
+        var (listed, list) = await Cli.Run(app, "webhooks", "list", "--merchant", "globex");
+        listed.ShouldBe(0, list);
+        var row = list.Split('\n').Single(l => l.Contains(endpoint));
+        row.ShouldContain(_receiver.Url);
+        row.Split('│', StringSplitOptions.TrimEntries).ShouldContain("2"); // delivered
+
+        var (replayed, output) = await Cli.Run(app, "webhooks", "replay", "--endpoint", endpoint, "--since", since.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'"));
+        replayed.ShouldBe(0, output);
+        output.ShouldContain("2 deliveries");
+        await _receiver.WaitUntil(r => payments.All(p => r.Count(x => x.PaymentId == p) == 2), what: "each charge a second time");
+        foreach (var p in payments)
+            _receiver.Received.Where(x => x.PaymentId == p).Select(x => (x.EventId, x.Body)).Distinct().ShouldHaveSingleItem();
+        await app.Database.WaitUntil("select count(*) = 2 from webhook_deliveries where endpoint_id = $1 and status = 'delivered' and attempt_count = 2", endpoint);
+
+        (await Cli.Run(app, "webhooks", "replay", "--endpoint", endpoint)).ExitCode.ShouldBe(2);
+        (await Cli.Run(app, "webhooks", "replay", "--endpoint", "we_none", "--since", "2026-01-01T00:00:00Z")).ExitCode.ShouldBe(2);
+        (await Cli.Run(app, "webhooks", "replay", "--endpoint", endpoint, "--since", "yesterday")).ExitCode.ShouldBe(2);
+        (await Cli.Run(app, "webhooks", "unplug")).ExitCode.ShouldBe(2);
+    }
+
     private async Task<JsonObject> Deliveries(string apiKey, string endpoint)
     {
         var result = await app.Scenario(apiKey, s =>

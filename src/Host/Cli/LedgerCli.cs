@@ -30,7 +30,7 @@ public static class LedgerCli
 
     /// <summary>Ledger's commands, registered after the stack's so that a clashing name is ours.</summary>
     private static readonly Type[] LedgerCommands =
-        [typeof(DbCommand), typeof(ProjectionsCommand), typeof(StreamsCommand), typeof(AuditCommand), typeof(EventsCommand), typeof(DescribeCommand)];
+        [typeof(DbCommand), typeof(ProjectionsCommand), typeof(StreamsCommand), typeof(AuditCommand), typeof(EventsCommand), typeof(WebhooksCommand), typeof(DescribeCommand)];
 
     private static readonly string[] HelpFlags = ["--help", "-h", "-?"];
 

@@ -150,7 +150,7 @@ public sealed class WebhookDispatcher(
         }
         catch (HttpRequestException e)
         {
-            error = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
+            error = e.InnerException is { } inner && !e.Message.Contains(inner.Message, StringComparison.Ordinal) ? $"{e.Message} ({inner.Message})" : e.Message;
         }
         catch (CryptographicException e)
         {

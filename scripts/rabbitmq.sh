@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A RabbitMQ broker of Ledger's own on loopback (Debian's rabbitmq-server 3.10): its own node name, ports, data and
+# Erlang port mapper, so it never meets a system broker. For `make broker` and the specs that need one.
+#
+#   scripts/rabbitmq.sh ensure                 install rabbitmq-server with apt-get if it is missing
+#   scripts/rabbitmq.sh start DIR PORT         start a broker with its data in DIR, AMQP on 127.0.0.1:PORT; waits until it is ready
+#   scripts/rabbitmq.sh stop DIR               stop the broker started in DIR (and its port mapper)
+#   scripts/rabbitmq.sh url PORT               the connection URI for Ledger:RabbitMq:Uri
+set -euo pipefail
+SBIN=/usr/lib/rabbitmq/bin
+
+env_for() { # DIR -> the broker's environment, from DIR/ports
+  local dir=$1; read -r port dist epmd < "$dir/ports"
+  export HOME="$dir" RABBITMQ_NODENAME="ledger-$port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" \
+    RABBITMQ_DIST_PORT="$dist" ERL_EPMD_PORT="$epmd" ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_PID_FILE="$dir/broker.pid" RABBITMQ_CONFIG_FILE="$dir/rabbitmq" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config" RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+}
+
+case "${1:-}" in
+  ensure)
+    if [ ! -x "$SBIN/rabbitmq-server" ]; then
+      echo "rabbitmq-server not found: installing it with apt-get"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq rabbitmq-server >/dev/null
+    fi
+    ;;
+  start)
+    dir=$2; port=$3
+    mkdir -p "$dir/mnesia" "$dir/log"
+    free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    echo "$port $(free) $(free)" > "$dir/ports"
+    echo "[]." > "$dir/enabled_plugins"
+    : > "$dir/rabbitmq.conf"; echo "[]." > "$dir/advanced.config"; : > "$dir/rabbitmq-env.conf"
+    env_for "$dir"
+    "$SBIN/rabbitmq-server" > "$dir/log/console.log" 2>&1 &
+    echo $! > "$dir/server.pid"
+    timeout 120 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" wait --timeout 110 "$RABBITMQ_PID_FILE" >/dev/null 2>&1 \
+      || { echo "RabbitMQ did not start; its log:" >&2; tail -20 "$dir/log/console.log" >&2; exit 1; }
+    ;;
+  stop)
+    dir=$2
+    [ -f "$dir/ports" ] || exit 0
+    env_for "$dir"
+    timeout 60 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || { [ -f "$dir/server.pid" ] && kill "$(cat "$dir/server.pid")" 2>/dev/null || true; }
+    epmd -kill >/dev/null 2>&1 || true # the port mapper of this broker alone (ERL_EPMD_PORT)
+    ;;
+  url)
+    echo "amqp://guest:guest@127.0.0.1:$2"
+    ;;
+  *)
+    sed -n '2,10p' "$0"; exit 2 ;;
+esac
