@@ -14,7 +14,10 @@
 #   BENCH_CLIENTS=1,8,32,64   concurrency levels of the charge and ceiling runs
 #   BENCH_FOCUS_CLIENTS=32    concurrency of replay, mixed and read, and of the lock-wait sampling
 #   BENCH_MERCHANTS=16        merchants in the many-merchant runs (acme, globex + bm3.., keys sk_bench_m3.., added by env)
-#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild      BENCH_REBUILD_EVENTS=1000000
+#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild,webhooks      BENCH_REBUILD_EVENTS=1000000
+#                             webhooks: charges at BENCH_FOCUS_CLIENTS with two webhook endpoints per merchant and the
+#                             RabbitMQ broker on, against the same charges with neither, each on a host of its own
+#                             restarted in ABBA order (off, on, on, off); with the lag from commit to delivery
 #   BENCH_PG_BIN=/usr/lib/postgresql/15/bin                       BENCH_KEEP=1: keep the data directory and logs
 #   BENCH_CONNECTION_OPTIONS='No Reset On Close=true'  appended to the host's connection string, for experiments
 #   BENCH_PG_OPTIONS='-c log_min_duration_statement=0'  appended to the postgres command line, for experiments
@@ -41,7 +44,7 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   stamp="$(date -u +%Y%m%dT%H%M%SZ)"
   rounds="${BENCH_ROUNDS:-2}"
   [[ "$rounds" =~ ^[12]$ ]] || { echo "bench: BENCH_ROUNDS must be 1 or 2" >&2; exit 2; }
-  scenarios="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild}"
+  scenarios="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks}"
   later="$(tr ',' '\n' <<<"$scenarios" | { grep -vx rebuild || true; } | paste -sd, -)"
   echo "bench: baseline $(git rev-parse --short "$ref") ($(git log -1 --format=%s "$ref" | cut -c1-60)) in $BASE_TREE" >&2
   echo "bench: this tree, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" >&2
@@ -50,7 +53,9 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
     local out="bench/results/$stamp-$1-$2.md"
     echo "bench: round $2, $1" >&2
     if [ "$1" = baseline ]; then
-      BENCH_BASELINE= BENCH_SRC_ROOT="$BASE_TREE" BENCH_OUT="$out" BENCH_SCENARIOS="$3" "$ROOT/bench/run.sh"; base_outs+=("$out")
+      # A baseline older than the webhooks has no webhook endpoints: the webhooks scenario compares this tree with itself.
+      local base_scenarios; base_scenarios="$(tr ',' '\n' <<<"$3" | { grep -vx webhooks || true; } | paste -sd, -)"
+      BENCH_BASELINE= BENCH_SRC_ROOT="$BASE_TREE" BENCH_OUT="$out" BENCH_SCENARIOS="$base_scenarios" "$ROOT/bench/run.sh"; base_outs+=("$out")
     else
       BENCH_BASELINE= BENCH_OUT="$out" BENCH_SCENARIOS="$3" "$ROOT/bench/run.sh"; new_outs+=("$out")
     fi
@@ -72,7 +77,7 @@ BENCH_WARMUP="${BENCH_WARMUP:-2}"
 BENCH_CLIENTS="${BENCH_CLIENTS:-1,8,32,64}"
 BENCH_FOCUS_CLIENTS="${BENCH_FOCUS_CLIENTS:-32}"
 BENCH_MERCHANTS="${BENCH_MERCHANTS:-16}"
-BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild}"
+BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks}"
 BENCH_REBUILD_EVENTS="${BENCH_REBUILD_EVENTS:-1000000}"
 PG_BIN="${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}"
 HOST_DIR="$SRC_ROOT/src/Host/bin/Release/net10.0"
@@ -96,9 +101,11 @@ done
 WORK=""
 HOST_PID=""
 PG_STARTED=""
+BROKER_DIR=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -n "$BROKER_DIR" ] && "$ROOT/scripts/rabbitmq.sh" stop "$BROKER_DIR" >/dev/null 2>&1 || true
   if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then
     kill -TERM "$HOST_PID" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
@@ -200,15 +207,25 @@ ready() {
 }
 
 log "host: http://127.0.0.1:$HOST_PORT"
+start_host() { # extra environment for this start
+  ( cd "$HOST_DIR" && exec env "${HOST_ENV[@]}" "$@" dotnet Ledger.Host.dll --urls "http://127.0.0.1:$HOST_PORT" ) >>"$WORK/host.log" 2>&1 &
+  HOST_PID=$!
+  local deadline=$(( $(date +%s) + 60 ))
+  until ready; do
+    kill -0 "$HOST_PID" 2>/dev/null || { tail -n 30 "$WORK/host.log" >&2; die "the host exited during start-up"; }
+    [ "$(date +%s)" -lt "$deadline" ] || { tail -n 30 "$WORK/host.log" >&2; die "the host was not ready within 60 s"; }
+    sleep 0.02
+  done
+}
+stop_host() {
+  kill -TERM "$HOST_PID" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$HOST_PID" 2>/dev/null || true
+  wait "$HOST_PID" 2>/dev/null || true
+  HOST_PID=""
+}
 START_NS="$(date +%s%N)"
-( cd "$HOST_DIR" && exec env "${HOST_ENV[@]}" dotnet Ledger.Host.dll --urls "http://127.0.0.1:$HOST_PORT" ) >"$WORK/host.log" 2>&1 &
-HOST_PID=$!
-deadline=$(( $(date +%s) + 60 ))
-until ready; do
-  kill -0 "$HOST_PID" 2>/dev/null || { tail -n 30 "$WORK/host.log" >&2; die "the host exited during start-up"; }
-  [ "$(date +%s)" -lt "$deadline" ] || { tail -n 30 "$WORK/host.log" >&2; die "the host was not ready within 60 s"; }
-  sleep 0.02
-done
+start_host
 STARTUP_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
 log "ready after ${STARTUP_MS} ms"
 
@@ -222,17 +239,54 @@ nclients=$(tr ',' '\n' <<<"$BENCH_CLIENTS" | wc -l)
 LIMIT=$(( (3 * nclients + 6) * (BENCH_WARMUP + BENCH_SECONDS + 60) + 4200 ))
 mkdir -p bench/results
 OUT="${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ).md}"
-timeout --foreground -k 30 "$LIMIT" dotnet "$DRIVER" \
-  --url "http://127.0.0.1:$HOST_PORT" --host-pid "$HOST_PID" --host-dll "$HOST_DIR/Ledger.Host.dll" \
-  --pg-port "$PG_PORT" --pg-pid "$(head -n 1 "$WORK/data/postmaster.pid")" --database "$DB" --pgbench "$PG_BIN/pgbench" \
-  --pgbench-script "$SRC_ROOT/bench/pgbench/charge.sql" --seed-dll "$SEED" --connection-string "$CONN" \
-  --merchant-keys "$KEYS" --clients "$BENCH_CLIENTS" --focus-clients "$BENCH_FOCUS_CLIENTS" \
-  --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --startup-ms "$STARTUP_MS" \
-  --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$BENCH_SCENARIOS" --machine "$MACHINE" | tee "$OUT"
+driver() { # scenarios clients -> the driver's table on stdout
+  timeout --foreground -k 30 "$LIMIT" dotnet "$DRIVER" \
+    --url "http://127.0.0.1:$HOST_PORT" --host-pid "$HOST_PID" --host-dll "$HOST_DIR/Ledger.Host.dll" \
+    --pg-port "$PG_PORT" --pg-pid "$(head -n 1 "$WORK/data/postmaster.pid")" --database "$DB" --pgbench "$PG_BIN/pgbench" \
+    --pgbench-script "$SRC_ROOT/bench/pgbench/charge.sql" --seed-dll "$SEED" --connection-string "$CONN" \
+    --merchant-keys "$KEYS" --clients "$2" --focus-clients "$BENCH_FOCUS_CLIENTS" \
+    --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --startup-ms "$STARTUP_MS" \
+    --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$1" --machine "$MACHINE"
+}
+MAIN_SCENARIOS="$(tr ',' '\n' <<<"$BENCH_SCENARIOS" | { grep -vx webhooks || true; } | paste -sd, -)"
+: > "$OUT"
+[ -n "$MAIN_SCENARIOS" ] && driver "$MAIN_SCENARIOS" "$BENCH_CLIENTS" | tee "$OUT"
+
+# Issue 14: the same charges with two webhook endpoints per merchant and the broker on, against neither, each on a host
+# restarted for it, in ABBA order so a drift of the machine cancels out.
+if tr ',' '\n' <<<"$BENCH_SCENARIOS" | grep -qx webhooks; then
+  "$ROOT/scripts/rabbitmq.sh" ensure >&2
+  BROKER_DIR="$WORK/rabbitmq"; BROKER_PORT="$(pick_port "$PG_PORT")"
+  log "RabbitMQ: 127.0.0.1:$BROKER_PORT"
+  "$ROOT/scripts/rabbitmq.sh" start "$BROKER_DIR" "$BROKER_PORT" || die "RabbitMQ did not start"
+  declare -a webhook_rates=()
+  for side in off on on off; do
+    stop_host
+    if [ "$side" = on ]; then start_host "Ledger__RabbitMq__Uri=$("$ROOT/scripts/rabbitmq.sh" url "$BROKER_PORT")"; else start_host; fi
+    log "webhooks $side (host restarted$([ "$side" = on ] && echo ", broker on"))"
+    driver "webhooks-$side" "$BENCH_FOCUS_CLIENTS" > "$WORK/webhooks-$side.md"
+    rate="$(sed -n "s/^| webhooks $side: charge[^|]*|[^|]*| *\([0-9.]*\) *|.*/\1/p" "$WORK/webhooks-$side.md" | head -n 1)"
+    webhook_rates+=("$side:$rate")
+    grep '^webhooks:' "$WORK/webhooks-$side.md" | tee -a "$WORK/webhook-lags.txt" >&2 || true
+  done
+  python3 - "${webhook_rates[@]}" <<'PY' | tee -a "$OUT"
+import sys
+runs = [a.split(":") for a in sys.argv[1:]]
+off = [float(r) for s, r in runs if s == "off" and r]; on = [float(r) for s, r in runs if s == "on" and r]
+if off and on:
+    ratio = sum(on) / len(on) / (sum(off) / len(off))
+    print(f"\nWebhooks and broker (issue 14), charges at the focus concurrency, ABBA: with two endpoints per merchant and the broker "
+          f"{sum(on)/len(on):.0f}/s ({', '.join(f'{x:.0f}' for x in on)}), without {sum(off)/len(off):.0f}/s ({', '.join(f'{x:.0f}' for x in off)}): "
+          f"{ratio:.0%} [{'PASS' if ratio >= 0.90 else 'FAIL'} within 10%]")
+PY
+  cat "$WORK/webhook-lags.txt" >> "$OUT"
+fi
 kill -0 "$HOST_PID" 2>/dev/null || { tail -n 30 "$WORK/host.log" >&2; die "the host died during the run"; }
 log "results saved in $OUT"
-if grep -qE '\b(ERR|FTL)\b' "$WORK/host.log"; then
+# Wolverine logs its RabbitMQ sender's first sends after a start, made before its channel is open, as errors; it keeps the
+# envelopes and sends them again (the outbox), so those are not the host's errors.
+if grep -E '\b(ERR|FTL)\b' "$WORK/host.log" | grep -qvE 'Failed to send outgoing envelopes batch to rabbitmq://'; then
   log "the host logged errors: the first ones below; its log is kept"
-  grep -E '\b(ERR|FTL)\b' "$WORK/host.log" | head -n 5 >&2
+  grep -E '\b(ERR|FTL)\b' "$WORK/host.log" | grep -vE 'Failed to send outgoing envelopes batch to rabbitmq://' | head -n 5 >&2
   exit 1
 fi

@@ -70,6 +70,20 @@ public sealed class Bench(Options o)
                 }
             }
         }
+        // Issue 14: bench/run.sh runs these on hosts of their own (without the broker / with it), in ABBA order.
+        if (o.Runs("webhooks-off"))
+            await MeasureAsync($"webhooks off: charge, {many} merchants", o.FocusClients, scenarios.Charge("whoff", many));
+        string? webhooks = null;
+        if (o.Runs("webhooks-on"))
+        {
+            await using var receiver = await WebhookReceiver.StartAsync();
+            await receiver.RegisterAsync(api, o.MerchantKeys);
+            await MeasureAsync($"webhooks on: charge, {many} merchants", o.FocusClients, scenarios.Charge("whon", many));
+            webhooks = await receiver.DrainAsync(o.ConnectionString, TimeSpan.FromMinutes(2));
+            await receiver.UnregisterAsync(api);
+            _log.WriteLine("  " + webhooks);
+        }
+
         if (o.Runs("replay") || o.Runs("mixed") || o.Runs("read")) await EnsurePaymentsAsync(scenarios);
         if (o.Runs("replay"))
             await MeasureAsync("replay (same key, same body)", o.FocusClients, scenarios.Replay(o.FocusClients));
@@ -108,6 +122,7 @@ public sealed class Bench(Options o)
 
         var overallPeakKb = Math.Max(_host.OverallPeakKb, startupPeakKb ?? 0);
         Report.Print(Console.Out, o, _rows, ceilings, oneAtFocus, manyAtFocus, paired, mixed, rebuild, rebuildStatus, overallPeakKb);
+        if (webhooks is not null) Console.Out.WriteLine(webhooks);
         return 0;
     }
 

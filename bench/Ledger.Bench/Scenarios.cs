@@ -44,6 +44,13 @@ public sealed class Api(HttpClient http)
         return await SendAsync(request, ct);
     }
 
+    public async Task<Answer> DeleteAsync(string path, string apiKey, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return await SendAsync(request, ct);
+    }
+
     private async Task<Answer> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);

@@ -41,9 +41,9 @@ create table if not exists webhook_deliveries (
     unique (endpoint_id, event_id)
 );
 
--- What the dispatcher asks: pending and due, oldest first; and whether an earlier event of the same payment is still
--- pending for the same endpoint (then this one waits: deliveries go out in stream order).
-create index if not exists webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
+-- What the dispatcher asks: an endpoint's pending deliveries that are due, oldest first; and whether an earlier event of
+-- the same payment is still pending for the same endpoint (then this one waits: deliveries go out in stream order).
+create index if not exists webhook_deliveries_due on webhook_deliveries (endpoint_id, next_attempt_at) where status = 'pending';
 create index if not exists webhook_deliveries_in_order on webhook_deliveries (endpoint_id, payment_id, version) where status = 'pending';
 create index if not exists webhook_deliveries_listing on webhook_deliveries (endpoint_id, created_at desc, id desc);
 

@@ -51,7 +51,9 @@ public sealed class WebhookDispatcher(
             ConnectCallback = policy.ConnectAsync,
             ConnectTimeout = o.Timeout,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            MaxConnectionsPerServer = o.MaxConcurrencyPerEndpoint,
+            // Per server, not per endpoint: several endpoints may share a server (each is held to its own share by the count
+            // of its attempts in flight, below), and one server's connections must not be fewer than its endpoints' share.
+            MaxConnectionsPerServer = o.MaxConcurrency,
         }) { Timeout = Timeout.InfiniteTimeSpan };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("Ledger-Webhooks/2");
         var results = Channel.CreateUnbounded<Attempt>(new UnboundedChannelOptions { SingleReader = true });
@@ -97,16 +99,20 @@ public sealed class WebhookDispatcher(
         var o = options.Value;
         var room = o.MaxConcurrency - _inFlight.Count;
         if (room <= 0) return [];
+        // One index probe per live endpoint (webhook_deliveries_due: endpoint, time, pending only), at most a few rows each, so
+        // a backlog of thousands (a receiver that was down) costs no more than a few; the oldest due first across endpoints.
         await using var cmd = db.CreateCommand("""
             select d.id, d.endpoint_id, d.event_id, d.body, d.attempt_count, d.retry_until, e.url, e.secret_key_id, e.secret_sealed
-            from (select d.*, row_number() over (partition by d.endpoint_id order by d.next_attempt_at, d.version) as nth
-                  from webhook_deliveries d
-                  where d.status = 'pending' and d.next_attempt_at <= $1 and d.id <> all($2)
-                    and not exists (select 1 from webhook_deliveries earlier
-                                    where earlier.endpoint_id = d.endpoint_id and earlier.payment_id = d.payment_id
-                                      and earlier.status = 'pending' and earlier.version < d.version)) d
-            join webhook_endpoints e on e.id = d.endpoint_id and e.deleted_at is null
-            where d.nth <= $3
+            from webhook_endpoints e
+            cross join lateral (
+                select d.* from webhook_deliveries d
+                where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= $1 and d.id <> all($2)
+                  -- the earliest pending event of its payment for this endpoint (one index probe: webhook_deliveries_in_order)
+                  and d.version = (select min(earlier.version) from webhook_deliveries earlier
+                                   where earlier.endpoint_id = d.endpoint_id and earlier.payment_id = d.payment_id and earlier.status = 'pending')
+                order by d.next_attempt_at
+                limit $3) d
+            where e.deleted_at is null
             order by d.next_attempt_at
             limit $4
             """);
