@@ -173,7 +173,7 @@ as_pg "$PG_BIN/initdb" -D "$WORK/data" -U postgres -A trust -E UTF8 --no-sync >"
 PG_STARTED=1
 as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/pg.log" -w -t 60 start -o "-p $PG_PORT -k $WORK \
   -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
-  -c max_connections=300 -c shared_buffers=256MB -c timezone=UTC ${BENCH_PG_OPTIONS:-}" >/dev/null \
+  -c max_connections=300 -c shared_buffers=256MB -c timezone=UTC $(tr ',' '\n' <<<"$BENCH_SCENARIOS" | grep -qx webhooks && echo '-c track_commit_timestamp=on') ${BENCH_PG_OPTIONS:-}" >/dev/null \
   || { tail -n 20 "$WORK/pg.log" >&2; die "PostgreSQL did not start"; }
 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 -c "create database $DB" >/dev/null
 CONN="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=$DB${BENCH_CONNECTION_OPTIONS:+;$BENCH_CONNECTION_OPTIONS}"

@@ -78,8 +78,10 @@ public sealed class Bench(Options o)
         {
             await using var receiver = await WebhookReceiver.StartAsync();
             await receiver.RegisterAsync(api, o.MerchantKeys);
+            await WebhookReceiver.WaitForDispatcherAsync(o.ConnectionString, TimeSpan.FromSeconds(60));
+            var measuredFrom = DateTimeOffset.UtcNow + o.Warmup;
             await MeasureAsync($"webhooks on: charge, {many} merchants", o.FocusClients, scenarios.Charge("whon", many));
-            webhooks = await receiver.DrainAsync(o.ConnectionString, TimeSpan.FromMinutes(2));
+            webhooks = await receiver.DrainAsync(o.ConnectionString, TimeSpan.FromMinutes(2), measuredFrom);
             await receiver.UnregisterAsync(api);
             _log.WriteLine("  " + webhooks);
         }

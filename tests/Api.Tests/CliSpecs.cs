@@ -264,14 +264,18 @@ public sealed class CliSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             ["Ledger__Secrets__FingerprintKey"] = "fingerprint-key-never-printed-5523",
             ["Ledger__ApiKeys__3__Key"] = "sk_live_never_printed_7710", ["Ledger__ApiKeys__3__Role"] = "auditor",
             ["Ledger__Webhooks__SigningSecret"] = "whsec_never_printed_2290",
+            ["Ledger__Secrets__WebhookKey"] = "webhook-key-never-printed-0123456789-4471",
+            ["Ledger__RabbitMq__Uri"] = "amqp://ledger:broker_password_never_printed_8812@127.0.0.1:5672/",
         }, "describe");
 
         exit.ShouldBe(ExitCodes.Ok, output);
         foreach (var part in new[] { "About Ledger.Host", "IConfiguration Preview", "Marten", "Wolverine", "/v1/payments" }) output.ShouldContain(part);
         output.ShouldContain("Ledger:ApiKeys:3:Role");
-        foreach (var secret in new[] { password, "fingerprint-key-never-printed-5523", "sk_live_never_printed_7710", "whsec_never_printed_2290", "sk_test_acme", "dev-only-fingerprint-key" })
+        foreach (var secret in new[] { password, "fingerprint-key-never-printed-5523", "sk_live_never_printed_7710", "whsec_never_printed_2290", "sk_test_acme", "dev-only-fingerprint-key",
+                     "webhook-key-never-printed", "dev-only-webhook-key", "broker_password_never_printed_8812" })
             output.ShouldNotContain(secret);
         output.ShouldContain("Password=***");
+        output.ShouldContain("amqp://ledger:***@127.0.0.1:5672/");
     }
 
     [Fact]

@@ -381,6 +381,23 @@ public sealed class WebhookSpecs(WebhookApp app) : IClassFixture<WebhookApp>, IA
         (await Cli.Run(app, "webhooks", "unplug")).ExitCode.ShouldBe(2);
     }
 
+    [Fact]
+    public async Task Racing_creations_never_pass_the_limit_of_endpoints_per_merchant()
+    {
+        var live = await app.Database.ScalarAsync<long>("select count(*) from webhook_endpoints where merchant_id = 'globex' and deleted_at is null");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => app.Client(LedgerApp.Globex).PostJson("/v1/webhook-endpoints",
+            new JsonObject { ["url"] = $"http://127.0.0.1:9/race/{i}", ["events"] = new JsonArray("payment.failed") })));
+        foreach (var created in answers.Where(a => a.StatusCode == HttpStatusCode.Created))
+            _endpoints.Add((LedgerApp.Globex, (await created.Json()).Str("id")));
+        answers.Count(a => a.StatusCode == HttpStatusCode.Created).ShouldBe((int)(16 - live));
+        foreach (var refused in answers.Where(a => a.StatusCode != HttpStatusCode.Created))
+        {
+            refused.StatusCode.ShouldBe(HttpStatusCode.Conflict);
+            (await refused.Json()).Str("code").ShouldBe("webhook_endpoint_limit");
+        }
+        (await app.Database.ScalarAsync<long>("select count(*) from webhook_endpoints where merchant_id = 'globex' and deleted_at is null")).ShouldBe(16);
+    }
+
     private async Task<JsonObject> Deliveries(string apiKey, string endpoint)
     {
         var result = await app.Scenario(apiKey, s =>

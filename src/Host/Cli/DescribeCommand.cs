@@ -56,7 +56,7 @@ internal sealed class MaskedConfiguration(IConfiguration configuration) : System
         return Task.CompletedTask;
     }
 
-    /// <summary>A value as describe may print it: secrets as ***, connection strings without their password.</summary>
+    /// <summary>A value as describe may print it: secrets as ***, connection strings and URIs without their password.</summary>
     public static string Shown(string key, string value)
     {
         var segments = key.Split(':');
@@ -66,6 +66,9 @@ internal sealed class MaskedConfiguration(IConfiguration configuration) : System
             || leaf.Contains("password", StringComparison.OrdinalIgnoreCase)
             || leaf.Contains("token", StringComparison.OrdinalIgnoreCase))
             return "***";
+        // A URI with a password in it (the broker's amqp://user:password@host): the password masked.
+        if (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.UserInfo.IndexOf(':') is var colon and >= 0)
+            return value.Replace(uri.UserInfo, uri.UserInfo[..colon] + ":***", StringComparison.Ordinal);
         if (segments[0].Equals("ConnectionStrings", StringComparison.OrdinalIgnoreCase))
         {
             try

@@ -44,11 +44,15 @@ public static class CreateWebhookEndpoint
         var secret = WebhookSecrets.NewSecret();
         var (keyId, sealedSecret) = secrets.Seal(secret, id);
         var now = clock.Now().UtcDateTime;
-        // The limit is checked in the insert itself, under a lock on the merchant's key, so racing creations cannot pass it together.
-        await using var cmd = db.CreateCommand("""
-            with lock as (select pg_advisory_xact_lock(hashtext('webhook_endpoints:' || $2)))
+        // The limit is checked in the insert, after a lock on the merchant's endpoints taken by the statement before it in
+        // the same transaction (so the insert's snapshot sees every creation that held the lock first): racing creations
+        // cannot pass it together.
+        await using var batch = db.CreateBatch();
+        var lockMerchant = new NpgsqlBatchCommand("select pg_advisory_xact_lock(hashtext('webhook_endpoints:' || $1))");
+        lockMerchant.Parameters.Add(new NpgsqlParameter<string> { TypedValue = merchant });
+        var cmd = new NpgsqlBatchCommand("""
             insert into webhook_endpoints (id, merchant_id, url, event_types, description, secret_key_id, secret_sealed, created_at)
-            select $1, $2, $3, $4, $5, $6, $7, $8 from lock
+            select $1, $2, $3, $4, $5, $6, $7, $8
             where (select count(*) from webhook_endpoints where merchant_id = $2 and deleted_at is null) < $9
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = id });
@@ -60,7 +64,10 @@ public static class CreateWebhookEndpoint
         cmd.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = sealedSecret });
         cmd.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = now, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.Value.MaxEndpointsPerMerchant });
-        if (await cmd.ExecuteNonQueryAsync(http.RequestAborted) == 0)
+        batch.BatchCommands.Add(lockMerchant);
+        batch.BatchCommands.Add(cmd);
+        await batch.ExecuteNonQueryAsync(http.RequestAborted);
+        if (cmd.RecordsAffected == 0)
             throw new ApiProblem(409, "webhook_endpoint_limit", "Too many webhook endpoints.",
                 $"A merchant has at most {options.Value.MaxEndpointsPerMerchant} webhook endpoints; delete one first.");
 

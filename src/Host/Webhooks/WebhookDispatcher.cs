@@ -18,7 +18,7 @@ namespace Ledger.Host.Webhooks;
 /// de-duplicates by the event id). It runs apart from the requests: a slow or dead receiver never holds up a charge.
 /// </summary>
 public sealed class WebhookDispatcher(
-    NpgsqlDataSource db,
+    WebhookDatabase webhooks,
     IConfiguration configuration,
     WebhookSecrets secrets,
     WebhookUrlPolicy policy,
@@ -34,7 +34,11 @@ public sealed class WebhookDispatcher(
         public bool Delivered => StatusCode is >= 200 and < 300;
     }
 
-    private readonly ConcurrentDictionary<string, string> _inFlight = new(); // delivery id -> endpoint id
+    private readonly NpgsqlDataSource db = webhooks.Source;
+    // Attempts under way (delivery id -> endpoint id): what the concurrency limits count.
+    private readonly ConcurrentDictionary<string, string> _inFlight = new();
+    // Attempts finished whose result is not recorded yet: not counted, but not fetched again either.
+    private readonly ConcurrentDictionary<string, byte> _recording = new();
     private readonly ConcurrentDictionary<string, string> _openedSecrets = new(); // endpoint id -> secret, in memory only
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
 
@@ -87,7 +91,16 @@ public sealed class WebhookDispatcher(
             {
                 break;
             }
-            while (_wake.CurrentCount > 0) await _wake.WaitAsync(CancellationToken.None); // one fetch answers many wake-ups
+            // One fetch answers the wake-ups of the next 20 ms (finished attempts, new deliveries): at most 50 fetches a second.
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            while (_wake.CurrentCount > 0) await _wake.WaitAsync(CancellationToken.None);
         }
         results.Writer.TryComplete();
         await Task.WhenAll(listening, recording);
@@ -117,7 +130,7 @@ public sealed class WebhookDispatcher(
             limit $4
             """);
         cmd.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = clock.Now().UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. _inFlight.Keys] });
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. _inFlight.Keys, .. _recording.Keys] });
         cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = o.MaxConcurrencyPerEndpoint });
         cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = room });
         var due = new List<Due>();
@@ -169,43 +182,50 @@ public sealed class WebhookDispatcher(
             return;
         }
         var elapsed = (int)Math.Min(int.MaxValue, clock.GetElapsedTime(started).TotalMilliseconds);
-        results.TryWrite(new Attempt(due, at, status, error is { Length: > 500 } ? error[..500] : error, elapsed));
+        // The slot is free for the next attempt now; the delivery is not fetched again until its result is recorded.
+        _recording[due.Id] = 0;
+        _inFlight.TryRemove(due.Id, out _);
+        _wake.Release();
+        if (!results.TryWrite(new Attempt(due, at, status, error is { Length: > 500 } ? error[..500] : error, elapsed)))
+            _recording.TryRemove(due.Id, out _);
     }
 
-    /// <summary>Writes finished attempts, as many as have gathered, in one transaction; then frees their slots.</summary>
+    /// <summary>
+    /// Writes finished attempts, as many as have gathered, in one transaction; then frees their slots. While the database is
+    /// down it keeps trying (the slots stay taken, so nothing is sent twice meanwhile); a batch it cannot write for any other
+    /// reason is logged and let go: those deliveries stay pending and are sent again (at least once).
+    /// </summary>
     private async Task RecordAsync(ChannelReader<Attempt> results, CancellationToken stopping)
     {
         var batch = new List<Attempt>();
-        try
+        while (await results.WaitToReadAsync(CancellationToken.None))
         {
-            while (await results.WaitToReadAsync(CancellationToken.None))
+            while (batch.Count < 500 && results.TryRead(out var attempt)) batch.Add(attempt);
+            while (true)
             {
-                while (batch.Count < 500 && results.TryRead(out var attempt)) batch.Add(attempt);
-                while (true)
+                try
                 {
-                    try
-                    {
-                        await WriteAsync(batch, CancellationToken.None);
-                        break;
-                    }
-                    catch (Exception e) when (e is NpgsqlException or TimeoutException && !stopping.IsCancellationRequested)
-                    {
-                        logger.LogWarning("Webhook attempts not recorded yet: database unavailable ({Message})", e.Message);
-                        await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
-                    }
-                    catch (Exception e) when (e is NpgsqlException or TimeoutException)
-                    {
-                        break; // stopping: they stay pending and are sent again by whoever sends next
-                    }
+                    await WriteAsync(batch, CancellationToken.None);
+                    break;
                 }
-                foreach (var a in batch) _inFlight.TryRemove(a.Delivery.Id, out _);
-                batch.Clear();
-                _wake.Release();
+                catch (Exception e) when (e is NpgsqlException or TimeoutException && !stopping.IsCancellationRequested)
+                {
+                    logger.LogWarning("Webhook attempts not recorded yet: database unavailable ({Message})", e.Message);
+                    await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException)
+                {
+                    break; // stopping: they stay pending and are sent again by whoever sends next
+                }
+                catch (Exception e)
+                {
+                    logger.LogError(e, "Could not record {Count} webhook attempts; those deliveries stay pending and will be sent again", batch.Count);
+                    break;
+                }
             }
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Webhook attempt recording stopped");
+            foreach (var a in batch) _recording.TryRemove(a.Delivery.Id, out _);
+            batch.Clear();
+            _wake.Release();
         }
     }
 

@@ -27,8 +27,10 @@ public static class FanOutToWebhooks
 /// So whatever order notifications arrive in (from two hosts, or one recovered after a crash), an endpoint never has a
 /// payment's later event without the earlier ones, and the dispatcher sends each only after those before it.
 /// </summary>
-public sealed class WebhookFanOut(NpgsqlDataSource db, EventLog<PaymentEvent> store, TimeProvider clock)
+public sealed class WebhookFanOut(WebhookDatabase webhooks, EventLog<PaymentEvent> store, TimeProvider clock)
 {
+    private readonly NpgsqlDataSource db = webhooks.Source;
+
     /// <summary>The PostgreSQL channel the dispatcher listens on: new deliveries to send.</summary>
     public const string Channel = "ledger_webhooks";
 
