@@ -18,6 +18,37 @@ public sealed class StrictWebhookApp : LedgerApp
     ];
 }
 
+/// <summary>The production rules with an allow-list: only these names.</summary>
+public sealed class AllowListWebhookApp : LedgerApp
+{
+    protected override IEnumerable<KeyValuePair<string, string>> Settings =>
+    [
+        new("Ledger:Webhooks:AllowHttp", "false"),
+        new("Ledger:Webhooks:AllowPrivateNetworks", "false"),
+        new("Ledger:Webhooks:AllowedHosts:0", ".hooks.example.com"),
+        new("Ledger:Webhooks:AllowedHosts:1", "orders.example.net"),
+    ];
+}
+
+public sealed class WebhookAllowListSpecs(AllowListWebhookApp app) : IClassFixture<AllowListWebhookApp>
+{
+    [Theory]
+    [InlineData("https://hooks.example.com/a", true)]
+    [InlineData("https://eu.hooks.example.com/a", true)]
+    [InlineData("https://orders.example.net/ledger", true)]
+    [InlineData("https://shop.orders.example.net/ledger", false)]
+    [InlineData("https://example.com/a", false)]
+    [InlineData("https://hooks.example.com.evil.test/a", false)]
+    [InlineData("http://hooks.example.com/a", false)]
+    public async Task Only_allowed_hosts_may_receive_webhooks(string url, bool accepted)
+    {
+        var answer = await app.Client(LedgerApp.Acme).PostJson("/v1/webhook-endpoints",
+            new JsonObject { ["url"] = url, ["events"] = new JsonArray("payment.succeeded") });
+        answer.StatusCode.ShouldBe(accepted ? HttpStatusCode.Created : HttpStatusCode.BadRequest, url);
+        (await app.Database.ScalarAsync<long>("select count(*) from webhook_endpoints where url = $1", url)).ShouldBe(accepted ? 1 : 0);
+    }
+}
+
 /// <summary>
 /// Outside Development a merchant cannot point Ledger's webhooks at plain http, at this machine or at a private network
 /// (SSRF): refused when the endpoint is registered, and refused again when a delivery connects, whatever the name resolves to.

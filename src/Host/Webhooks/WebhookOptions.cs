@@ -9,6 +9,8 @@ public sealed class WebhookOptions
     public bool? AllowPrivateNetworks { get; set; }
     /// <summary>Host names refused whatever they resolve to: an exact name, or ".example.com" for a domain and its subdomains.</summary>
     public List<string> DeniedHosts { get; set; } = [];
+    /// <summary>If any, the only host names allowed (same forms as <see cref="DeniedHosts"/>); the other rules still apply.</summary>
+    public List<string> AllowedHosts { get; set; } = [];
     /// <summary>How long one attempt may take, connect to last byte of the answer's headers.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>How long a delivery is retried before it is dead-lettered (at least 24 h in production).</summary>

@@ -29,7 +29,9 @@ public sealed class WebhookUrlPolicy(IOptions<WebhookOptions> options, IHostEnvi
         if (!string.IsNullOrEmpty(uri.Fragment)) return "Must not have a fragment.";
         if (uri.Scheme == "http" && !AllowHttp) return "Must use https.";
         var host = uri.IdnHost.TrimEnd('.').ToLowerInvariant();
-        if (IsDenied(host)) return "This host is not allowed (Ledger:Webhooks:DeniedHosts).";
+        if (Matches(options.Value.DeniedHosts, host)) return "This host is not allowed (Ledger:Webhooks:DeniedHosts).";
+        if (options.Value.AllowedHosts.Count > 0 && !Matches(options.Value.AllowedHosts, host))
+            return "This host is not among the allowed ones (Ledger:Webhooks:AllowedHosts).";
         if (!AllowPrivateNetworks)
         {
             if (host == "localhost" || host.EndsWith(".localhost", StringComparison.Ordinal))
@@ -40,10 +42,11 @@ public sealed class WebhookUrlPolicy(IOptions<WebhookOptions> options, IHostEnvi
         return null;
     }
 
-    private bool IsDenied(string host) => options.Value.DeniedHosts.Any(denied =>
+    /// <summary>An exact name, or ".example.com" for the domain and its subdomains.</summary>
+    private static bool Matches(IEnumerable<string> rules, string host) => rules.Any(rule =>
     {
-        var d = denied.Trim().TrimEnd('.').ToLowerInvariant();
-        return d.StartsWith('.') ? host.EndsWith(d, StringComparison.Ordinal) || host == d[1..] : host == d;
+        var r = rule.Trim().TrimEnd('.').ToLowerInvariant();
+        return r.StartsWith('.') ? host.EndsWith(r, StringComparison.Ordinal) || host == r[1..] : host == r;
     });
 
     /// <summary>
