@@ -121,7 +121,8 @@ internal sealed class InlineSql<TEvent>(
     public async Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
     {
         var pending = new List<PendingEvent<TEvent>>(events.Count);
-        var sources = new List<IEvent>(events.Count);
+        // The Marten events behind the pending ones, for the messages' metadata: only when something may publish.
+        var sources = publishers.Count > 0 ? new List<IEvent>(events.Count) : null;
         object? state = null;
         for (var i = 0; i < events.Count; i++)
             if (events[i] is { Data: TEvent data } e)
@@ -131,7 +132,7 @@ internal sealed class InlineSql<TEvent>(
                 pending.Add(new PendingEvent<TEvent>(e.StreamKey!, e.Version, codec.TypeNameOf(data), data, codec.OccurredAt(data),
                     new EventMetadata(e.CorrelationId, e.CausationId, e.GetHeader(MartenEventLog.IdempotencyKeyHeader) as string, e.UserName),
                     state));
-                sources.Add(e);
+                sources?.Add(e);
             }
         if (pending.Count == 0) return;
         var commands = new List<NpgsqlBatchCommand>(8);
@@ -143,7 +144,7 @@ internal sealed class InlineSql<TEvent>(
             foreach (var (index, message) in publisher.MessagesFor(pending))
             {
                 sink ??= await ((IStorageOperations)operations).GetOrStartMessageSink();
-                await sink.PublishAsync(message, MessageMetadata.From(sources[index]));
+                await sink.PublishAsync(message, MessageMetadata.From(sources![index]));
             }
     }
 }
