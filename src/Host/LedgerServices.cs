@@ -46,7 +46,7 @@ public static class LedgerServices
         {
             var options = new StoreOptions();
             options.Connection(sp.GetRequiredService<NpgsqlDataSource>());
-            MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections(), [new Notifications.PaymentNotifications()]);
+            MartenEventLog.Configure(options, PaymentEventCodec.Instance, ReadModel.InlineProjections(), [new Notifications.PaymentNotifications(sp.GetService<Notifications.NotificationAudience>())]);
             return options;
         });
         marten?.Invoke(expression);

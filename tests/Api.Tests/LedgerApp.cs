@@ -157,6 +157,17 @@ public static class Waiting
         }
     }
 
+    /// <summary>Polls a condition of the host until it holds, or fails at the deadline naming what was awaited.</summary>
+    public static async Task Until(Func<bool> condition, TimeSpan within, string what)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Waited {within.TotalSeconds:0.#} s for {what}.");
+            await Task.Delay(20);
+        }
+    }
+
     public static Task<int> Sweep(this LedgerApp app) =>
         app.Services.GetRequiredService<Ledger.Host.Payments.ResolvePendingPayments>().SweepOnceAsync(CancellationToken.None);
 }

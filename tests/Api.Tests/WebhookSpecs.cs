@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Alba;
+using Ledger.Host.Notifications;
 using Ledger.Host.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 using Xunit;
 
@@ -20,6 +22,7 @@ public static class WebhookSettings
         ["Ledger:Webhooks:FirstRetryAfter"] = "00:00:00.100",
         ["Ledger:Webhooks:MaxRetryInterval"] = "00:00:00.400",
         ["Ledger:Webhooks:PollEvery"] = "00:00:00.100",
+        ["Ledger:Webhooks:AudienceRefresh"] = "00:00:00.200",
         ["Ledger:Webhooks:Timeout"] = "00:00:02",
         ["Ledger:Cluster:FirstHeartbeatAfter"] = "00:00:00.250",
         ["Ledger:Cluster:CheckAssignmentsEvery"] = "00:00:01",
@@ -240,6 +243,74 @@ public sealed class WebhookSpecs(WebhookApp app) : IClassFixture<WebhookApp>, IA
             await globexReceiver.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_merchant_without_endpoints_stores_no_notifications_and_its_first_endpoint_gets_the_next_charge()
+    {
+        await WaitUntilGlobexHasNoListener();
+        var unheard = (await (await app.Client(LedgerApp.Globex).Charge()).Json()).Str("id");
+        (await EnvelopesNaming(unheard)).ShouldBe(0);
+
+        // Created on this host, the endpoint counts at once: the very next charge is published and delivered.
+        var receiver = new WebhookReceiver();
+        await receiver.StartAsync();
+        try
+        {
+            await Endpoint(LedgerApp.Globex, receiver.Url, AllTypes);
+            var heard = (await (await app.Client(LedgerApp.Globex).Charge()).Json()).Str("id");
+            (await EnvelopesNaming(heard)).ShouldBe(1);
+            await receiver.WaitUntil(r => r.Any(x => x.PaymentId == heard), what: "the first charge after the endpoint");
+            receiver.Received.ShouldNotContain(x => x.PaymentId == unheard);
+            (await app.Database.ScalarAsync<long>("select count(*) from webhook_deliveries where payment_id = $1", unheard)).ShouldBe(0);
+        }
+        finally
+        {
+            await receiver.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task An_endpoint_another_host_created_gets_the_charges_made_here_after_one_refresh()
+    {
+        await WaitUntilGlobexHasNoListener();
+        var receiver = new WebhookReceiver();
+        await receiver.StartAsync();
+        try
+        {
+            // Another host's creation: the row, with its secret sealed as that host would, written straight to the database.
+            var id = $"we_{Guid.NewGuid():N}";
+            var secret = WebhookSecrets.NewSecret();
+            var (keyId, sealedSecret) = app.Services.GetRequiredService<WebhookSecrets>().Seal(secret, id);
+            await app.Database.ExecuteAsync("""
+                insert into webhook_endpoints (id, merchant_id, url, event_types, secret_key_id, secret_sealed, created_at)
+                values ($1, 'globex', $2, array['payment.succeeded'], $3, $4, now())
+                """, id, receiver.Url, keyId, sealedSecret);
+            _endpoints.Add((LedgerApp.Globex, id));
+            var audience = app.Services.GetRequiredService<NotificationAudience>();
+            await Waiting.Until(() => audience.Listens("globex"), TimeSpan.FromSeconds(5), "this host to read the new endpoint");
+
+            var charged = (await (await app.Client(LedgerApp.Globex).Charge()).Json()).Str("id");
+            await receiver.WaitUntil(r => r.Any(x => x.PaymentId == charged), what: "the charge");
+            var delivery = receiver.Received.Single(x => x.PaymentId == charged);
+            WebhookSignature.Verify(secret, delivery.Signature, delivery.Body, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5)).ShouldBeTrue();
+        }
+        finally
+        {
+            await receiver.DisposeAsync();
+        }
+    }
+
+    /// <summary>Globex's endpoints of earlier specs are deleted; this host stops publishing for it at its next read.</summary>
+    private async Task WaitUntilGlobexHasNoListener()
+    {
+        (await app.Database.ScalarAsync<long>("select count(*) from webhook_endpoints where merchant_id = 'globex' and deleted_at is null")).ShouldBe(0);
+        var audience = app.Services.GetRequiredService<NotificationAudience>();
+        audience.Everyone.ShouldBeFalse();
+        await Waiting.Until(() => !audience.Listens("globex"), TimeSpan.FromSeconds(5), "this host to forget globex's deleted endpoints");
+    }
+
+    private Task<long> EnvelopesNaming(string paymentId) => app.Database.ScalarAsync<long>(
+        "select count(*) from wolverine.wolverine_incoming_envelopes where position(convert_to($1, 'UTF8') in body) > 0", paymentId);
 
     [Fact]
     public async Task The_secret_is_shown_once_and_kept_only_sealed()

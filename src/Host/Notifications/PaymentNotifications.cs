@@ -9,8 +9,9 @@ namespace Ledger.Host.Notifications;
 /// transaction through Marten's message outbox, which Wolverine's Marten integration (IntegrateWithWolverine) makes
 /// Wolverine's durable outbox: stored with the events, sent only after they commit, recovered after a crash. It runs
 /// beside the read model's inline projections (MartenEventLog's InlineSql), on the payment as its writer folded it.
+/// Only where someone listens (<see cref="NotificationAudience"/>): with no audience (the command line), everywhere.
 /// </summary>
-public sealed class PaymentNotifications : IInlinePublisher<PaymentEvent>
+public sealed class PaymentNotifications(NotificationAudience? audience) : IInlinePublisher<PaymentEvent>
 {
     public IEnumerable<(int EventIndex, object Message)> MessagesFor(IReadOnlyList<PendingEvent<PaymentEvent>> events)
     {
@@ -20,7 +21,7 @@ public sealed class PaymentNotifications : IInlinePublisher<PaymentEvent>
             var e = events[i];
             if (i == 0 || events[i - 1].StreamId != e.StreamId) state = PaymentProjection.Before(e);
             state = Payment.Evolve(state, e.Data);
-            if (state is not null && PaymentNotification.Of(e.StreamId, e.Version, e.Data, state) is { } notification)
+            if (state is not null && (audience?.Listens(state.MerchantId) ?? true) && PaymentNotification.Of(e.StreamId, e.Version, e.Data, state) is { } notification)
                 yield return (i, notification);
         }
     }

@@ -26,7 +26,8 @@ public static class CreateWebhookEndpoint
     [WolverinePost("/v1/webhook-endpoints")]
     public static async Task<IResult> Handle(
         HttpContext http, [FromServices] NpgsqlDataSource db, [FromServices] WebhookUrlPolicy policy, [FromServices] WebhookSecrets secrets,
-        [FromServices] IOptions<WebhookOptions> options, [FromServices] TimeProvider clock)
+        [FromServices] IOptions<WebhookOptions> options, [FromServices] TimeProvider clock,
+        [FromServices] NotificationAudience audience)
     {
         var merchant = http.User.RequireMerchant();
         var read = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreateWebhookEndpointRequest, http.RequestAborted);
@@ -71,6 +72,7 @@ public static class CreateWebhookEndpoint
             throw new ApiProblem(409, "webhook_endpoint_limit", "Too many webhook endpoints.",
                 $"A merchant has at most {options.Value.MaxEndpointsPerMerchant} webhook endpoints; delete one first.");
 
+        audience.Add(merchant);
         var created = new WebhookEndpointCreated(id, merchant, body.Url!, body.Events!, body.Description, now, secret);
         http.Response.Headers.Location = $"/v1/webhook-endpoints/{id}";
         return Results.Text(System.Text.Json.JsonSerializer.Serialize(created, ApiJson.Default.WebhookEndpointCreated), "application/json",

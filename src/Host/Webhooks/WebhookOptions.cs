@@ -23,5 +23,7 @@ public sealed class WebhookOptions
     public int MaxConcurrencyPerEndpoint { get; set; } = 4;
     /// <summary>How often the dispatcher looks for due retries when nothing wakes it.</summary>
     public TimeSpan PollEvery { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often each host reads which merchants have endpoints (NotificationAudience): the longest a new endpoint waits for events charged through another host.</summary>
+    public TimeSpan AudienceRefresh { get; set; } = TimeSpan.FromSeconds(1);
     public int MaxEndpointsPerMerchant { get; set; } = 16;
 }

@@ -13,6 +13,9 @@ public static class Webhooks
         services.AddSingleton(_ => new WebhookDatabase(configuration));
         services.AddSingleton<WebhookUrlPolicy>();
         services.AddSingleton<WebhookFanOut>();
+        // Notifications are published only for merchants with endpoints, or all of them when the broker is on.
+        services.AddSingleton(_ => new NotificationAudience(everyone: Broker.IsOn(configuration)));
+        services.AddHostedService<NotificationAudience.Refresh>();
         // A Wolverine agent: one live host of those sharing the database sends (Cluster.cs).
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<WebhookDispatcher>());
