@@ -10,7 +10,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop
 
 deps:
 	@scripts/pg.sh ensure
@@ -49,17 +49,29 @@ run-with-broker: broker
 broker-stop:
 	@scripts/rabbitmq.sh stop $(BROKER)
 
+# Optional: 3 hosts behind HAProxy on http://127.0.0.1:$(CLUSTER_PORT), one PostgreSQL of their own (port +10), data and
+# logs in .data/cluster (docs/operations.md, "Several hosts"). `make cluster-stop` (or `make stop`) stops it all.
+CLUSTER := $(CURDIR)/.data/cluster
+CLUSTER_PORT ?= 5090
+cluster: build
+	@scripts/cluster.sh start $(CLUSTER) 3 $(CLUSTER_PORT)
+
+cluster-stop:
+	@scripts/cluster.sh stop $(CLUSTER)
+
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
 	  kill $$(cat $(PID)); for i in $$(seq 1 50); do kill -0 $$(cat $(PID)) 2>/dev/null || break; sleep 0.1; done; echo "Ledger stopped"; fi
 	@rm -f $(PID)
 	@scripts/rabbitmq.sh stop $(BROKER)
+	@[ ! -d $(CLUSTER) ] || scripts/cluster.sh stop $(CLUSTER)
 	@scripts/pg.sh stop
 
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
 test: deps
 	@scripts/browser.sh ensure
 	@scripts/rabbitmq.sh ensure || echo "rabbitmq-server could not be installed: the broker specs will be skipped"
+	@scripts/cluster.sh ensure || echo "haproxy could not be installed: the cluster specs will be skipped"
 	dotnet test Ledger.sln -nologo
 
 # The OpenAPI document: Spectral with .spectral.yaml and Redocly's recommended rules (npx fetches both from the npm registry).

@@ -1,3 +1,4 @@
+using Npgsql;
 using Wolverine;
 
 namespace Ledger.Host;
@@ -73,5 +74,43 @@ public abstract class LoopingAgent(string scheme) : Wolverine.Runtime.Agents.Sin
         }
         _stopping.Dispose();
         (_stopping, _running) = (null, null);
+    }
+}
+
+/// <summary>
+/// How many hosts share the database now: those whose heartbeat in Wolverine's node table is younger than
+/// <see cref="ClusterOptions.StaleAfter"/>, read every <see cref="ClusterOptions.HeartbeatEvery"/>. The rate limits divide a
+/// key's budget by it (RateLimits.cs). At least 1; 1 until the first read, and the last value while the table cannot be read.
+/// </summary>
+public sealed class LiveHosts
+{
+    private volatile int _count = 1;
+    public int Count => _count;
+
+    public sealed class Refresh(LiveHosts live, NpgsqlDataSource db, IConfiguration configuration, ILogger<Refresh> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            var options = configuration.GetSection("Ledger:Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
+            using var timer = new PeriodicTimer(options.HeartbeatEvery);
+            do
+            {
+                try
+                {
+                    await using var cmd = db.CreateCommand($"""
+                        select count(*)::int from {Cluster.Schema}.wolverine_nodes where health_check > now() - make_interval(secs => $1)
+                        """);
+                    cmd.Parameters.Add(new NpgsqlParameter<double> { TypedValue = options.StaleAfter.TotalSeconds });
+                    var count = Math.Max(1, (int)(await cmd.ExecuteScalarAsync(stoppingToken))!);
+                    if (count != live._count) logger.LogInformation("{Hosts} live hosts share the database: each takes 1/{Hosts} of a key's rate limit", count, count);
+                    live._count = count;
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested && e is NpgsqlException or TimeoutException or InvalidOperationException)
+                {
+                    // Before the start-up migration, or while the database is away: the last count stands.
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        }
     }
 }

@@ -6,7 +6,8 @@ namespace Ledger.Api.Tests;
 
 /// <summary>
 /// A merchant client that does what the docs tell merchants to do: one key per intended payment or refund, and
-/// on a network error, a 409 in use or a 503, the same request again with the same key until a final answer.
+/// on a network error, a 409 in use, a 503, or a balancer's 502 or 504, the same request again with the same key until a
+/// final answer.
 /// Every answer is recorded, final or not, so a spec can say which answers are allowed: anything else, a 500
 /// included, is a final answer the spec sees.
 /// </summary>
@@ -60,7 +61,9 @@ public sealed class CarefulMerchant(Func<HttpClient> client, TimeSpan giveUpAfte
                 using var response = await client().PostJson(path, body, key);
                 var answer = new Answer(path, key, response.StatusCode, await response.Content.ReadAsStringAsync(), DateTime.UtcNow);
                 if (response.StatusCode is HttpStatusCode.Conflict && answer.Body.Contains("idempotency_key_in_use")
-                    || response.StatusCode is HttpStatusCode.ServiceUnavailable)
+                    || response.StatusCode is HttpStatusCode.ServiceUnavailable
+                    // From a balancer: the host died with the request (502) or did not answer in time (504); its fate is unknown.
+                    || response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout)
                 {
                     Transient.Add(answer);
                     await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromMilliseconds(200));

@@ -16,25 +16,35 @@ public sealed class RateLimitOptions
 /// <summary>
 /// A token bucket per API key on /v1 (per client address for requests without a valid key, which slows guessing).
 /// Over the limit: 429 problem+json `rate_limited` with Retry-After, never the framework's bare 503.
+/// <para>
+/// The limits are the cluster's: with N live hosts (<see cref="LiveHosts"/>) each host's bucket holds 1/N of the rate and
+/// of the burst, so a key spread over the hosts by a balancer gets the configured budget, not N times it. No request
+/// waits for the database to be counted. The error: a key whose requests reach the hosts unevenly is refused before its
+/// budget (a host that gets more than 1/N of them empties its share first); while a host joins or dies the others keep
+/// the old N for up to Ledger:Cluster:HeartbeatEvery. A bucket is new when N changes (its partition is keyed by N).
+/// </para>
 /// </summary>
 public static class RateLimits
 {
     public static IServiceCollection AddLedgerRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         var limits = configuration.GetSection("Ledger:RateLimit").Get<RateLimitOptions>() ?? new RateLimitOptions();
+        services.AddSingleton<LiveHosts>();
+        services.AddHostedService<LiveHosts.Refresh>();
         return services.AddRateLimiter(options =>
         {
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
                 if (!context.Request.Path.StartsWithSegments("/v1")) return RateLimitPartition.GetNoLimiter("unlimited");
+                var hosts = context.RequestServices.GetRequiredService<LiveHosts>().Count;
                 var partition = context.User.FindFirst("key_id")?.Value is { } keyId
-                    ? $"key:{keyId}"
-                    : $"address:{context.Connection.RemoteIpAddress}";
+                    ? $"key:{keyId}/{hosts}"
+                    : $"address:{context.Connection.RemoteIpAddress}/{hosts}";
                 return RateLimitPartition.GetTokenBucketLimiter(partition, _ => new TokenBucketRateLimiterOptions
                 {
-                    TokenLimit = Math.Max(1, limits.Burst),
-                    TokensPerPeriod = Math.Max(1, limits.PermitsPerSecond),
+                    TokenLimit = Math.Max(1, (limits.Burst + hosts - 1) / hosts),
+                    TokensPerPeriod = Math.Max(1, (limits.PermitsPerSecond + hosts - 1) / hosts),
                     ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                     QueueLimit = 0,
                     AutoReplenishment = true,
