@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Several Ledger hosts on one PostgreSQL, behind HAProxy (Debian's haproxy 2.6), all on loopback: `make cluster`.
+# Several Ledger hosts on one PostgreSQL primary with a streaming replica for their reads, behind HAProxy (Debian's
+# haproxy 2.6), all on loopback: `make cluster`.
 # The hosts are identical; the leader among them (Wolverine's node agents) gives each background agent (the sweep,
 # the checkpoint writer, the webhook dispatcher) to one live host. docs/operations.md, "Several hosts".
 #
 #   scripts/cluster.sh ensure                          install haproxy with apt-get if it is missing
-#   scripts/cluster.sh start DIR [HOSTS] [PORT]        PostgreSQL (DIR/pg, port PORT+10), HOSTS hosts (PORT+1..), HAProxy on PORT
-#   scripts/cluster.sh stop DIR                        stop what start left in DIR (HAProxy, the hosts, PostgreSQL)
+#   scripts/cluster.sh start DIR [HOSTS] [PORT]        PostgreSQL (DIR/pg, port PORT+10), its replica (DIR/replica, PORT+11),
+#                                                      HOSTS hosts (PORT+1..), HAProxy on PORT
+#   scripts/cluster.sh stop DIR                        stop what start left in DIR (HAProxy, the hosts, the replica, PostgreSQL)
 #   scripts/cluster.sh status DIR                      each part, up or down
 #   scripts/cluster.sh haproxy-config PORT BACKEND...  the HAProxy configuration for backends host:port (the specs use it too)
 set -euo pipefail
@@ -63,6 +65,15 @@ start() { # DIR HOSTS PORT
   as_pg "$pg/psql" -h 127.0.0.1 -p "$pgport" -U postgres -tAc "select 1 from pg_database where datname = 'ledger'" | grep -q 1 \
     || as_pg "$pg/createdb" -h 127.0.0.1 -p "$pgport" -U postgres ledger
   local conn="Host=127.0.0.1;Port=$pgport;Username=postgres;Database=ledger"
+  # The replica: a base backup of the primary that streams its WAL from then on (a hot standby, read-only).
+  if [ ! -f "$dir/replica/PG_VERSION" ]; then
+    as_pg "$pg/pg_basebackup" -h 127.0.0.1 -p "$pgport" -U postgres -D "$dir/replica" -R -X stream --checkpoint=fast >/dev/null
+  fi
+  if ! as_pg "$pg/pg_ctl" -D "$dir/replica" status >/dev/null 2>&1; then
+    as_pg "$pg/pg_ctl" -D "$dir/replica" -l "$dir/replica.log" -w -t 60 start \
+      -o "-p $((pgport + 1)) -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400" >/dev/null
+  fi
+  local replica="Host=127.0.0.1;Port=$((pgport + 1));Username=postgres;Database=ledger"
   # One signing key for all hosts: whichever holds the checkpoint agent signs with it, into one file.
   mkdir -p "$dir/audit"
   [ -f "$dir/audit/key.pem" ] || (cd "$HOSTDIR" && dotnet Ledger.Host.dll audit keygen --out "$dir/audit/key.pem" >/dev/null)
@@ -71,7 +82,7 @@ start() { # DIR HOSTS PORT
     local hport=$((port + i))
     backends+=("127.0.0.1:$hport")
     if [ -f "$dir/host$i.pid" ] && kill -0 "$(cat "$dir/host$i.pid")" 2>/dev/null; then continue; fi
-    (cd "$HOSTDIR" && ASPNETCORE_ENVIRONMENT=Development ConnectionStrings__Ledger="$conn" \
+    (cd "$HOSTDIR" && ASPNETCORE_ENVIRONMENT=Development ConnectionStrings__Ledger="$conn" ConnectionStrings__LedgerReplica="$replica" \
       Ledger__Audit__SigningKeyFile="$dir/audit/key.pem" Ledger__Audit__CheckpointFile="$dir/audit/checkpoints.jsonl" \
       exec dotnet Ledger.Host.dll --urls "http://127.0.0.1:$hport" >"$dir/host$i.log" 2>&1) &
     echo $! > "$dir/host$i.pid"
@@ -84,7 +95,7 @@ start() { # DIR HOSTS PORT
     haproxy -q -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg"
   fi
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.2; done
-  echo "Ledger cluster: HAProxy on http://127.0.0.1:$port -> $hosts hosts (${backends[*]}), PostgreSQL on 127.0.0.1:$pgport; logs in $dir"
+  echo "Ledger cluster: HAProxy on http://127.0.0.1:$port -> $hosts hosts (${backends[*]}), PostgreSQL on 127.0.0.1:$pgport, its replica on 127.0.0.1:$((pgport + 1)); logs in $dir"
 }
 
 stop() { # DIR
@@ -99,6 +110,9 @@ stop() { # DIR
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   done
+  if [ -f "$dir/replica/PG_VERSION" ] && as_pg "$pg/pg_ctl" -D "$dir/replica" status >/dev/null 2>&1; then
+    as_pg "$pg/pg_ctl" -D "$dir/replica" -m fast -w stop >/dev/null
+  fi
   if [ -f "$dir/pg/PG_VERSION" ] && as_pg "$pg/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1; then
     as_pg "$pg/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null
   fi
@@ -112,6 +126,7 @@ status() { # DIR
     if kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "$(basename "$pidfile" .pid): up"; else echo "$(basename "$pidfile" .pid): down"; fi
   done
   as_pg "$pg/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1 && echo "postgresql: up" || echo "postgresql: down"
+  as_pg "$pg/pg_ctl" -D "$dir/replica" status >/dev/null 2>&1 && echo "replica: up" || echo "replica: down"
 }
 
 case "${1:-}" in

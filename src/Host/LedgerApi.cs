@@ -54,6 +54,7 @@ public static class LedgerApi
         app.UseAuthentication();
         app.UseRateLimiter();
         app.UseAuthorization();
+        app.Services.GetRequiredService<ReadReplica>().StampWrites(app);
         app.MapLedgerOpenApi();
         app.MapLedgerHealth();
         app.MapWolverineEndpoints();

@@ -70,6 +70,10 @@ public static class LedgerServices
         }));
         services.AddLedgerWebhooks(configuration);
         services.AddSingleton<Secrets>();
+        // Reads of the read model from a streaming replica, when ConnectionStrings:LedgerReplica is set (Http/ReadReplica.cs).
+        services.Configure<ReplicaOptions>(configuration.GetSection("Ledger:Replica"));
+        services.AddSingleton<ReadReplica>();
+        services.AddHostedService<ReadReplica.Watch>();
         services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
         services.AddSingleton<Idempotency>();
         services.Configure<SimulatorOptions>(configuration.GetSection("Ledger:Gateway:Simulator"));

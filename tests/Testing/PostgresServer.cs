@@ -41,6 +41,17 @@ public sealed class PostgresCluster(bool synchronousCommit = false) : IAsyncDisp
     private string Data => Path.Combine(_dir, "data");
 
     public string ConnectionString => $"Host=127.0.0.1;Port={_port};Username=postgres;Database=postgres;Pooling=false";
+    private PostgresCluster? _primary;
+
+    /// <summary>
+    /// A streaming replica of <paramref name="primary"/> (pg_basebackup -R: a hot standby that replays the primary's WAL
+    /// as it comes), made at its first start. <see cref="ConnectionStringFor"/> reaches a database copied from the primary.
+    /// </summary>
+    public static PostgresCluster StandbyOf(PostgresCluster primary) => new() { _primary = primary };
+
+    /// <summary>The same database (by name) on this cluster.</summary>
+    public string ConnectionStringFor(string database) =>
+        new NpgsqlConnectionStringBuilder(ConnectionString) { Database = new NpgsqlConnectionStringBuilder(database).Database, Pooling = true }.ConnectionString;
 
     public async Task StartAsync()
     {
@@ -48,7 +59,10 @@ public sealed class PostgresCluster(bool synchronousCommit = false) : IAsyncDisp
         {
             Directory.CreateDirectory(_dir);
             if (_asRoot) await Run("chown", ["postgres", _dir]);
-            await RunPg("initdb", ["-D", Data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+            if (_primary is null) await RunPg("initdb", ["-D", Data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+            else
+                await RunPg("pg_basebackup", ["-h", "127.0.0.1", "-p", _primary._port.ToString(), "-U", "postgres", "-D", Data, "-R", "-X", "stream",
+                    "--checkpoint=fast", "--no-sync"]);
         }
         // fsync off: the machine does not crash under a test. A stopped PostgreSQL does lose unwritten WAL, hence the option.
         await RunPg("pg_ctl", ["-D", Data, "-l", Path.Combine(_dir, "log"), "-w", "start", "-o",

@@ -11,14 +11,17 @@ public static class GetPayment
         chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Payments").WithName("GetPayment").WithSummary("A payment, from the read model")
             .WithDescription("Another merchant's payment is a 404: existence is not leaked.")
-            .Produces<PaymentResource>().Problems(404);
+            .Produces<PaymentResource>().Problems(400, 404);
 
     [WolverineGet("/v1/payments/{id}")]
-    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    public static async Task<IResult> Handle(string id, HttpContext http, ReadReplica reads)
     {
-        var payment = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
-            ?? throw ApiProblem.PaymentNotFound();
-        return Results.Text(payment.ToJson(), "application/json");
+        return await reads.ReadAsync(http, async db =>
+        {
+            var payment = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
+                ?? throw ApiProblem.PaymentNotFound();
+            return Results.Text(payment.ToJson(), "application/json");
+        });
     }
 
     /// <summary>The payment, if it exists and <paramref name="merchantId"/> (null: anyone's) may see it.</summary>

@@ -17,20 +17,23 @@ public static class GetReceipt
         chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Receipts").WithName("GetReceipt").WithSummary("The receipt of a succeeded payment (JSON, or HTML for Accept: text/html)")
             .WithDescription("One line per charge and refund. 404 for a payment that never succeeded.")
-            .Produces<ReceiptResource>(StatusCodes.Status200OK, "application/json", "text/html").Problems(404);
+            .Produces<ReceiptResource>(StatusCodes.Status200OK, "application/json", "text/html").Problems(400, 404);
 
     [WolverineGet("/v1/payments/{id}/receipt")]
-    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db, IConfiguration configuration)
+    public static async Task<IResult> Handle(string id, HttpContext http, ReadReplica reads, IConfiguration configuration)
     {
-        var receipt = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
-            ?? throw new ApiProblem(404, "payment_not_found", "Receipt not found.", "No succeeded payment with that id exists for this account.");
-        var wantsHtml = http.Request.GetTypedHeaders().Accept
-            .OrderByDescending(a => a.Quality ?? 1)
-            .FirstOrDefault(a => a.MediaType == "text/html" || a.MediaType == "application/json")?.MediaType == "text/html";
-        return wantsHtml
-            ? Results.Text(await ReceiptPage.RenderAsync(db, receipt, ReceiptPage.DisplayName(configuration, receipt.MerchantId), http.RequestAborted),
-                "text/html; charset=utf-8")
-            : Results.Text(System.Text.Json.JsonSerializer.Serialize(receipt, ApiJson.Default.ReceiptResource), "application/json");
+        return await reads.ReadAsync(http, async db =>
+        {
+            var receipt = await FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted)
+                ?? throw new ApiProblem(404, "payment_not_found", "Receipt not found.", "No succeeded payment with that id exists for this account.");
+            var wantsHtml = http.Request.GetTypedHeaders().Accept
+                .OrderByDescending(a => a.Quality ?? 1)
+                .FirstOrDefault(a => a.MediaType == "text/html" || a.MediaType == "application/json")?.MediaType == "text/html";
+            return wantsHtml
+                ? Results.Text(await ReceiptPage.RenderAsync(db, receipt, ReceiptPage.DisplayName(configuration, receipt.MerchantId), http.RequestAborted),
+                    "text/html; charset=utf-8")
+                : Results.Text(System.Text.Json.JsonSerializer.Serialize(receipt, ApiJson.Default.ReceiptResource), "application/json");
+        });
     }
 
     public static async Task<ReceiptResource?> FindAsync(NpgsqlDataSource db, string id, string? merchantId, CancellationToken ct)

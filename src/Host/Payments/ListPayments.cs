@@ -38,36 +38,39 @@ public static class ListPayments
                 new QueryParameter("startingAfter", "The id of the last payment of the previous page."));
 
     [WolverineGet("/v1/payments")]
-    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    public static async Task<IResult> Handle(HttpContext http, ReadReplica reads)
     {
-        var query = new Query(http.Request);
-        var status = query.OneOf("status", Statuses);
-        var orderId = query.Text("orderId", 64);
-        var currency = query.Text("currency", 3);
-        if (currency is not null && !Currency.TryFind(currency, out _)) query.Fail("currency", "Unsupported currency.");
-        var from = query.Time("createdFrom");
-        var to = query.Time("createdTo");
-        var limit = query.Int("limit", 10, 1, 100);
-        var startingAfter = query.Text("startingAfter", 64);
-        query.ThrowIfInvalid();
-
-        var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
-        var ct = http.RequestAborted;
-        PaymentCursor? after = null;
-        if (startingAfter is not null)
+        return await reads.ReadAsync(http, async db =>
         {
-            var cursor = await GetPayment.FindAsync(db, startingAfter, merchant, ct)
-                ?? throw ApiProblem.Validation("startingAfter", "Not a payment id from a previous page.");
-            after = new PaymentCursor(cursor.CreatedAt, cursor.Id);
-        }
-        await using var cmd = Command(db, new PaymentFilter(merchant, status, orderId, currency, from, to, after, limit + 1));
+            var query = new Query(http.Request);
+            var status = query.OneOf("status", Statuses);
+            var orderId = query.Text("orderId", 64);
+            var currency = query.Text("currency", 3);
+            if (currency is not null && !Currency.TryFind(currency, out _)) query.Fail("currency", "Unsupported currency.");
+            var from = query.Time("createdFrom");
+            var to = query.Time("createdTo");
+            var limit = query.Int("limit", 10, 1, 100);
+            var startingAfter = query.Text("startingAfter", 64);
+            query.ThrowIfInvalid();
 
-        var page = new List<PaymentResource>(limit + 1);
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct)) page.Add(PaymentResource.FromRow(reader));
-        var hasMore = page.Count > limit;
-        var body = new PaymentList(hasMore ? page[..limit] : page, hasMore);
-        return Results.Text(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.PaymentList), "application/json");
+            var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
+            var ct = http.RequestAborted;
+            PaymentCursor? after = null;
+            if (startingAfter is not null)
+            {
+                var cursor = await GetPayment.FindAsync(db, startingAfter, merchant, ct)
+                    ?? throw ApiProblem.Validation("startingAfter", "Not a payment id from a previous page.");
+                after = new PaymentCursor(cursor.CreatedAt, cursor.Id);
+            }
+            await using var cmd = Command(db, new PaymentFilter(merchant, status, orderId, currency, from, to, after, limit + 1));
+
+            var page = new List<PaymentResource>(limit + 1);
+            await using (var reader = await cmd.ExecuteReaderAsync(ct))
+                while (await reader.ReadAsync(ct)) page.Add(PaymentResource.FromRow(reader));
+            var hasMore = page.Count > limit;
+            var body = new PaymentList(hasMore ? page[..limit] : page, hasMore);
+            return Results.Text(System.Text.Json.JsonSerializer.Serialize(body, ApiJson.Default.PaymentList), "application/json");
+        });
     }
 
     /// <summary>The listing's statement. The plan spec EXPLAINs this very command, so the SQL it checks is the SQL sent.</summary>

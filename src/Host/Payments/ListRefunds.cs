@@ -13,21 +13,24 @@ public static class ListRefunds
         chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Refunds").WithName("ListRefunds").WithSummary("A payment's refunds, oldest first")
             .WithDescription("From the read model.")
-            .Produces<RefundList>().Problems(404);
+            .Produces<RefundList>().Problems(400, 404);
 
     [WolverineGet("/v1/payments/{id}/refunds")]
-    public static async Task<IResult> Handle(string id, HttpContext http, NpgsqlDataSource db)
+    public static async Task<IResult> Handle(string id, HttpContext http, ReadReplica reads)
     {
-        var ct = http.RequestAborted;
-        var payment = await GetPayment.FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), ct)
-            ?? throw ApiProblem.PaymentNotFound();
-        await using var cmd = db.CreateCommand(
-            "select id, amount, reason, created_at from refund_views where payment_id = $1 order by version");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-        var refunds = new List<RefundResource>();
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct))
-                refunds.Add(new RefundResource(reader.GetString(0), id, reader.GetInt64(1), reader.GetString(2), reader.GetDateTime(3), payment.ReceiptNumber));
-        return Results.Text(System.Text.Json.JsonSerializer.Serialize(new RefundList(refunds), ApiJson.Default.RefundList), "application/json");
+        return await reads.ReadAsync(http, async db =>
+        {
+            var ct = http.RequestAborted;
+            var payment = await GetPayment.FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), ct)
+                ?? throw ApiProblem.PaymentNotFound();
+            await using var cmd = db.CreateCommand(
+                "select id, amount, reason, created_at from refund_views where payment_id = $1 order by version");
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            var refunds = new List<RefundResource>();
+            await using (var reader = await cmd.ExecuteReaderAsync(ct))
+                while (await reader.ReadAsync(ct))
+                    refunds.Add(new RefundResource(reader.GetString(0), id, reader.GetInt64(1), reader.GetString(2), reader.GetDateTime(3), payment.ReceiptNumber));
+            return Results.Text(System.Text.Json.JsonSerializer.Serialize(new RefundList(refunds), ApiJson.Default.RefundList), "application/json");
+        });
     }
 }

@@ -22,20 +22,23 @@ public static class GetBalances
             .Produces<BalanceReport>().Problems(400).WithMetadata(new QueryParameter("currency", "Only this currency (ISO 4217)."));
 
     [WolverineGet("/v1/ledger/balances")]
-    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    public static async Task<IResult> Handle(HttpContext http, ReadReplica reads)
     {
-        var query = new Query(http.Request);
-        var currency = query.Text("currency", 3);
-        if (currency is not null && !Currency.TryFind(currency, out _)) query.Fail("currency", "Unsupported currency.");
-        query.ThrowIfInvalid();
-        var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
+        return await reads.ReadAsync(http, async db =>
+        {
+            var query = new Query(http.Request);
+            var currency = query.Text("currency", 3);
+            if (currency is not null && !Currency.TryFind(currency, out _)) query.Fail("currency", "Unsupported currency.");
+            query.ThrowIfInvalid();
+            var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
 
-        var accounts = await ReadAsync(db, currency, merchant is null ? null : $"merchant:{merchant}:", http.RequestAborted);
-        var totals = merchant is null
-            ? accounts.GroupBy(a => a.Currency).Select(g =>
-                new CurrencyTotals(g.Key, g.Sum(a => a.Debits), g.Sum(a => a.Credits), g.Sum(a => a.Debits) == g.Sum(a => a.Credits))).ToList()
-            : null;
-        return Results.Text(System.Text.Json.JsonSerializer.Serialize(new BalanceReport(accounts, totals), ApiJson.Default.BalanceReport), "application/json");
+            var accounts = await ReadAsync(db, currency, merchant is null ? null : $"merchant:{merchant}:", http.RequestAborted);
+            var totals = merchant is null
+                ? accounts.GroupBy(a => a.Currency).Select(g =>
+                    new CurrencyTotals(g.Key, g.Sum(a => a.Debits), g.Sum(a => a.Credits), g.Sum(a => a.Debits) == g.Sum(a => a.Credits))).ToList()
+                : null;
+            return Results.Text(System.Text.Json.JsonSerializer.Serialize(new BalanceReport(accounts, totals), ApiJson.Default.BalanceReport), "application/json");
+        });
     }
 
     /// <param name="accountPrefix">Only accounts that start with this text (compared as text: no wildcards).</param>

@@ -29,23 +29,26 @@ public static class GetMetrics
         chain.Metadata.RequireAuthorization(Policies.Reader)
             .WithTags("Reporting").WithName("GetMetrics").WithSummary("Business metrics per currency and day; the auditor's include every merchant")
             .WithDescription("Counts and amounts in minor units, failures by code, and daily buckets (UTC).")
-            .Produces<MetricsReport>().Problems();
+            .Produces<MetricsReport>().Problems(400);
 
     private sealed record Row(string Merchant, string Currency, DateOnly Day, Counters Counters);
     private sealed record Failure(string Merchant, string Currency, string Code, long Count);
 
     [WolverineGet("/v1/metrics")]
-    public static async Task<IResult> Handle(HttpContext http, NpgsqlDataSource db)
+    public static async Task<IResult> Handle(HttpContext http, ReadReplica reads)
     {
-        var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
-        var (rows, failures) = await ReadAsync(db, merchant, http.RequestAborted);
-        var report = new MetricsReport(
-            Summarise(rows, failures),
-            merchant is null
-                ? rows.Select(r => r.Merchant).Distinct().Order(StringComparer.Ordinal)
-                    .Select(m => new MerchantMetrics(m, Summarise(rows.Where(r => r.Merchant == m), failures.Where(f => f.Merchant == m)))).ToList()
-                : null);
-        return Results.Text(System.Text.Json.JsonSerializer.Serialize(report, ApiJson.Default.MetricsReport), "application/json");
+        return await reads.ReadAsync(http, async db =>
+        {
+            var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
+            var (rows, failures) = await ReadAsync(db, merchant, http.RequestAborted);
+            var report = new MetricsReport(
+                Summarise(rows, failures),
+                merchant is null
+                    ? rows.Select(r => r.Merchant).Distinct().Order(StringComparer.Ordinal)
+                        .Select(m => new MerchantMetrics(m, Summarise(rows.Where(r => r.Merchant == m), failures.Where(f => f.Merchant == m)))).ToList()
+                    : null);
+            return Results.Text(System.Text.Json.JsonSerializer.Serialize(report, ApiJson.Default.MetricsReport), "application/json");
+        });
     }
 
     private static List<CurrencyMetrics> Summarise(IEnumerable<Row> rows, IEnumerable<Failure> failures) =>
