@@ -33,6 +33,11 @@ defaults
     retries 2
     retry-on conn-failure
     option redispatch
+    # HAProxy's own answers, as problem+json like Ledger's: no host ready (the database down: every /health/ready red),
+    # a host that died with the request, or did not answer in time. The client retries with its Idempotency-Key.
+    http-error status 503 content-type application/problem+json hdr Retry-After 1 string '{"type":"https://docs.ledger.dev/errors/service_unavailable","title":"Service unavailable.","status":503,"code":"service_unavailable","detail":"No Ledger host can take requests now (is the database down?). Retry shortly with the same Idempotency-Key."}'
+    http-error status 502 content-type application/problem+json string '{"type":"https://docs.ledger.dev/errors/bad_gateway","title":"Bad gateway.","status":502,"code":"bad_gateway","detail":"The Ledger host handling this request stopped before answering; whether it was applied is unknown. Retry with the same Idempotency-Key."}'
+    http-error status 504 content-type application/problem+json string '{"type":"https://docs.ledger.dev/errors/gateway_timeout","title":"Gateway timeout.","status":504,"code":"gateway_timeout","detail":"The Ledger host handling this request did not answer in time; whether it was applied is unknown. Retry with the same Idempotency-Key."}'
 frontend ledger
     bind 127.0.0.1:$port
     default_backend hosts

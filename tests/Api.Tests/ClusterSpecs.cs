@@ -231,3 +231,82 @@ public sealed class ClusterRateLimitSpecs(ITestOutputHelper output) : IAsyncLife
         await _db.DisposeAsync();
     }
 }
+
+/// <summary>
+/// Issue 15: the primary stopped and started under load behind HAProxy: writes answer 503 problem+json meanwhile
+/// (from a host, or from HAProxy once every host's readiness is red), and the same host processes take writes again
+/// when it is back, nothing lost. A PostgreSQL cluster of the spec's own, so no other spec's database goes down.
+/// </summary>
+public sealed class ClusterOutageSpecs(ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly PostgresCluster _cluster = new(synchronousCommit: true);
+    private readonly List<HostProcess> _hosts = [];
+    private TestDatabase _db = null!;
+    private Balancer _balancer = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (!Balancer.Installed) Assert.Skip("haproxy is not installed and `make test` could not install it (scripts/cluster.sh ensure)");
+        await _cluster.StartAsync();
+        var connection = await _cluster.CreateDatabaseAsync();
+        _db = TestDatabase.Existing(connection);
+        for (var i = 0; i < 2; i++) _hosts.Add(new HostProcess(connection, HostProcess.FastRecovery()));
+        foreach (var host in _hosts) await host.StartAsync();
+        _balancer = new Balancer(_hosts);
+        await _balancer.StartAsync();
+    }
+
+    [Fact]
+    public async Task Writes_answer_503_problems_while_the_primary_is_down_and_the_same_hosts_go_on_when_it_is_back()
+    {
+        var merchant = new CarefulMerchant(() => _balancer.Client(LedgerApp.Acme, TimeSpan.FromSeconds(10)), TimeSpan.FromSeconds(60));
+        using var stop = new CancellationTokenSource();
+        var load = merchant.RunAsync(workers: 4, stop.Token);
+        using var probe = _balancer.Client(LedgerApp.Acme);
+        await Until(() => merchant.Charged.Count >= 10);
+
+        await _cluster.StopAsync();
+        var outage = new List<(HttpStatusCode Status, string? Type, string Body, bool RetryAfter)>();
+        for (var i = 0; i < 10; i++) // through the first host answers and HAProxy's own once both are out
+        {
+            var answer = await probe.Charge();
+            outage.Add((answer.StatusCode, answer.Content.Headers.ContentType?.MediaType, await answer.Content.ReadAsStringAsync(), answer.Headers.RetryAfter is not null));
+            await Task.Delay(300);
+        }
+        outage.ShouldAllBe(a => a.Status == HttpStatusCode.ServiceUnavailable && a.Type == "application/problem+json" && a.RetryAfter);
+        outage.ShouldAllBe(a => a.Body.Contains("\"code\":\"service_unavailable\""));
+        var chargedBefore = merchant.Charged.Count;
+
+        await _cluster.StartAsync();
+        await Until(() => merchant.Charged.Count >= chargedBefore + 10); // the same processes, not restarted
+        _hosts.ShouldAllBe(h => h.Running);
+        await stop.CancelAsync();
+        await load;
+
+        merchant.Unfinished.ShouldBeEmpty();
+        merchant.Refused.ShouldBeEmpty();
+        merchant.Transient.ShouldAllBe(a => a.Status == HttpStatusCode.ServiceUnavailable || a.Status == HttpStatusCode.Conflict
+            || a.Status == HttpStatusCode.BadGateway);
+        await _db.WaitUntil("select count(*) = 0 from payment_views where status = 'pending'");
+        await GatewayBooks.ShouldAgreeWithTheLedger(_db);
+        output.WriteLine($"outage behind HAProxy: {merchant.Charged.Count} charges answered 201, {merchant.Transient.Count} transient answers " +
+            $"({string.Join(", ", merchant.Transient.GroupBy(a => (int)a.Status).Select(g => $"{g.Count()} x {g.Key}"))}), 0 lost");
+    }
+
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("Still not true after 60 s.");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_balancer is not null) await _balancer.DisposeAsync();
+        foreach (var host in _hosts) await host.DisposeAsync();
+        await _cluster.DisposeAsync();
+    }
+}
