@@ -10,7 +10,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster
 
 deps:
 	@scripts/pg.sh ensure
@@ -58,6 +58,11 @@ cluster: build
 
 cluster-stop:
 	@scripts/cluster.sh stop $(CLUSTER)
+
+# The cluster scenario of the benchmark: 1, 2 and 3 hosts behind HAProxy, replica reads against primary reads.
+bench-cluster: deps
+	@scripts/cluster.sh ensure
+	bench/cluster.sh
 
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \

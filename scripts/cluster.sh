@@ -79,6 +79,8 @@ start() { # DIR HOSTS PORT
       -o "-p $((pgport + 1)) -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400" >/dev/null
   fi
   local replica="Host=127.0.0.1;Port=$((pgport + 1));Username=postgres;Database=ledger"
+  # LEDGER_CLUSTER_REPLICA_READS=0: the replica runs but the hosts read the primary (for comparisons).
+  [ "${LEDGER_CLUSTER_REPLICA_READS:-1}" = 0 ] && replica=""
   # One signing key for all hosts: whichever holds the checkpoint agent signs with it, into one file.
   mkdir -p "$dir/audit"
   [ -f "$dir/audit/key.pem" ] || (cd "$HOSTDIR" && dotnet Ledger.Host.dll audit keygen --out "$dir/audit/key.pem" >/dev/null)
