@@ -14,10 +14,12 @@
 #   BENCH_CLIENTS=1,8,32,64   concurrency levels of the charge and ceiling runs
 #   BENCH_FOCUS_CLIENTS=32    concurrency of replay, mixed and read, and of the lock-wait sampling
 #   BENCH_MERCHANTS=16        merchants in the many-merchant runs (acme, globex + bm3.., keys sk_bench_m3.., added by env)
-#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild,webhooks      BENCH_REBUILD_EVENTS=1000000
+#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild,webhooks,cluster      BENCH_REBUILD_EVENTS=1000000
 #                             webhooks: charges at BENCH_FOCUS_CLIENTS with two webhook endpoints per merchant and the
 #                             RabbitMQ broker on, against the same charges with neither, each on a host of its own
 #                             restarted in ABBA order (off, on, on, off); with the lag from commit to delivery
+#                             cluster: 1, 2 and 3 hosts behind HAProxy with a replica (bench/cluster.sh, clusters of its own),
+#                             after everything else, this run's host and PostgreSQL stopped first; not with BENCH_BASELINE
 #   BENCH_PG_BIN=/usr/lib/postgresql/15/bin                       BENCH_KEEP=1: keep the data directory and logs
 #   BENCH_CONNECTION_OPTIONS='No Reset On Close=true'  appended to the host's connection string, for experiments
 #   BENCH_PG_OPTIONS='-c log_min_duration_statement=0'  appended to the postgres command line, for experiments
@@ -44,7 +46,8 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   stamp="$(date -u +%Y%m%dT%H%M%SZ)"
   rounds="${BENCH_ROUNDS:-2}"
   [[ "$rounds" =~ ^[12]$ ]] || { echo "bench: BENCH_ROUNDS must be 1 or 2" >&2; exit 2; }
-  scenarios="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks}"
+  # The cluster scenario compares host counts within one tree, not two commits: left out here (make bench-cluster).
+  scenarios="$(tr ',' '\n' <<<"${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks}" | { grep -vx cluster || true; } | paste -sd, -)"
   later="$(tr ',' '\n' <<<"$scenarios" | { grep -vx rebuild || true; } | paste -sd, -)"
   echo "bench: baseline $(git rev-parse --short "$ref") ($(git log -1 --format=%s "$ref" | cut -c1-60)) in $BASE_TREE" >&2
   echo "bench: this tree, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" >&2
@@ -77,7 +80,7 @@ BENCH_WARMUP="${BENCH_WARMUP:-2}"
 BENCH_CLIENTS="${BENCH_CLIENTS:-1,8,32,64}"
 BENCH_FOCUS_CLIENTS="${BENCH_FOCUS_CLIENTS:-32}"
 BENCH_MERCHANTS="${BENCH_MERCHANTS:-16}"
-BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks}"
+BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks,cluster}"
 BENCH_REBUILD_EVENTS="${BENCH_REBUILD_EVENTS:-1000000}"
 PG_BIN="${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}"
 HOST_DIR="$SRC_ROOT/src/Host/bin/Release/net10.0"
@@ -248,7 +251,7 @@ driver() { # scenarios clients -> the driver's table on stdout
     --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --startup-ms "$STARTUP_MS" \
     --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$1" --machine "$MACHINE"
 }
-MAIN_SCENARIOS="$(tr ',' '\n' <<<"$BENCH_SCENARIOS" | { grep -vx webhooks || true; } | paste -sd, -)"
+MAIN_SCENARIOS="$(tr ',' '\n' <<<"$BENCH_SCENARIOS" | { grep -vxE 'webhooks|cluster' || true; } | paste -sd, -)"
 : > "$OUT"
 [ -n "$MAIN_SCENARIOS" ] && driver "$MAIN_SCENARIOS" "$BENCH_CLIENTS" | tee "$OUT"
 
@@ -289,4 +292,11 @@ if grep -E '\b(ERR|FTL)\b' "$WORK/host.log" | grep -qvE 'Failed to send outgoing
   log "the host logged errors: the first ones below; its log is kept"
   grep -E '\b(ERR|FTL)\b' "$WORK/host.log" | grep -vE 'Failed to send outgoing envelopes batch to rabbitmq://' | head -n 5 >&2
   exit 1
+fi
+if tr ',' '\n' <<<"$BENCH_SCENARIOS" | grep -qx cluster; then
+  log "cluster: 1, 2 and 3 hosts behind HAProxy (bench/cluster.sh); this run's host and PostgreSQL stopped first"
+  kill -TERM "$HOST_PID" 2>/dev/null || true; wait "$HOST_PID" 2>/dev/null || true; HOST_PID=""
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null; PG_STARTED=""
+  "$ROOT/scripts/cluster.sh" ensure
+  { echo; echo "### cluster: 1, 2 and 3 hosts behind HAProxy (bench/cluster.sh)"; echo; "$ROOT/bench/cluster.sh"; } | tee -a "$OUT"
 fi

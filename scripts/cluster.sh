@@ -46,6 +46,8 @@ backend hosts
     option httpchk GET /health/ready
     http-check expect status 200
     default-server inter 500ms fall 2 rise 1
+    # The client's address for the hosts (they trust it from HAProxy only: Ledger:Http:TrustedProxies).
+    option forwardfor
     # Which host answered: for operators (and the specs) only; it names no address.
     http-response set-header Ledger-Host %[srv_name]
 EOF
@@ -90,7 +92,7 @@ start() { # DIR HOSTS PORT
     backends+=("127.0.0.1:$hport")
     if [ -f "$dir/host$i.pid" ] && kill -0 "$(cat "$dir/host$i.pid")" 2>/dev/null; then continue; fi
     (cd "$HOSTDIR" && ASPNETCORE_ENVIRONMENT=Development ConnectionStrings__Ledger="$conn" ConnectionStrings__LedgerReplica="$replica" \
-      Ledger__Audit__SigningKeyFile="$dir/audit/key.pem" Ledger__Audit__CheckpointFile="$dir/audit/checkpoints.jsonl" \
+      Ledger__Http__TrustedProxies__0=127.0.0.1 Ledger__Audit__SigningKeyFile="$dir/audit/key.pem" Ledger__Audit__CheckpointFile="$dir/audit/checkpoints.jsonl" \
       exec dotnet Ledger.Host.dll --urls "http://127.0.0.1:$hport" >"$dir/host$i.log" 2>&1) &
     echo $! > "$dir/host$i.pid"
     # The first host migrates the database; the others start once it is ready.

@@ -40,6 +40,7 @@ public static class LedgerApi
 
         var app = builder.Build();
         app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
+        app.UseForwardedClients(); // the client's address from a trusted balancer's X-Forwarded-For, before anything reads it
         app.UseCorrelationIds();
         // One line per request (Http/RequestLog.cs), inside the correlation id's scope.
         app.UseSerilogRequestLogging(options => RequestLog.Configure(options, app.Services.GetRequiredService<Serilog.ILogger>()));
