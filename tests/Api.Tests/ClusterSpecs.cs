@@ -263,7 +263,7 @@ public sealed class ClusterOutageSpecs(ITestOutputHelper output) : IAsyncLifetim
         using var stop = new CancellationTokenSource();
         var load = merchant.RunAsync(workers: 4, stop.Token);
         using var probe = _balancer.Client(LedgerApp.Acme);
-        await Until(() => merchant.Charged.Count >= 10);
+        await Waiting.Until(() => merchant.Charged.Count >= 10, TimeSpan.FromSeconds(60), "10 charges");
 
         await _cluster.StopAsync();
         var outage = new List<(HttpStatusCode Status, string? Type, string Body, bool RetryAfter)>();
@@ -278,7 +278,7 @@ public sealed class ClusterOutageSpecs(ITestOutputHelper output) : IAsyncLifetim
         var chargedBefore = merchant.Charged.Count;
 
         await _cluster.StartAsync();
-        await Until(() => merchant.Charged.Count >= chargedBefore + 10); // the same processes, not restarted
+        await Waiting.Until(() => merchant.Charged.Count >= chargedBefore + 10, TimeSpan.FromSeconds(60), "10 more charges"); // the same processes, not restarted
         _hosts.ShouldAllBe(h => h.Running);
         await stop.CancelAsync();
         await load;
@@ -291,16 +291,6 @@ public sealed class ClusterOutageSpecs(ITestOutputHelper output) : IAsyncLifetim
         await GatewayBooks.ShouldAgreeWithTheLedger(_db);
         output.WriteLine($"outage behind HAProxy: {merchant.Charged.Count} charges answered 201, {merchant.Transient.Count} transient answers " +
             $"({string.Join(", ", merchant.Transient.GroupBy(a => (int)a.Status).Select(g => $"{g.Count()} x {g.Key}"))}), 0 lost");
-    }
-
-    private static async Task Until(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("Still not true after 60 s.");
-            await Task.Delay(50);
-        }
     }
 
     public async ValueTask DisposeAsync()

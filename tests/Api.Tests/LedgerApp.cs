@@ -158,10 +158,13 @@ public static class Waiting
     }
 
     /// <summary>Polls a condition of the host until it holds, or fails at the deadline naming what was awaited.</summary>
-    public static async Task Until(Func<bool> condition, TimeSpan within, string what)
+    public static Task Until(Func<bool> condition, TimeSpan within, string what) => Until(() => Task.FromResult(condition()), within, what);
+
+    /// <summary>The same for a condition that asks something (the host over HTTP, a database).</summary>
+    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
     {
         var deadline = DateTime.UtcNow + within;
-        while (!condition())
+        while (!await condition())
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"Waited {within.TotalSeconds:0.#} s for {what}.");
             await Task.Delay(20);

@@ -37,7 +37,7 @@ public sealed class ReplicaSpecs : IAsyncLifetime
         var first = await acme.Charge();
         first.StatusCode.ShouldBe(HttpStatusCode.Created);
         var acknowledgedAt = DateTime.UtcNow;
-        await Until(async () => From(await acme.GetAsync("/v1/payments?limit=1")) == "replica", "reads to go to the replica");
+        await Waiting.Until(async () => From(await acme.GetAsync("/v1/payments?limit=1")) == "replica", TimeSpan.FromSeconds(20), "reads to go to the replica");
         // A replica answer holds every write acknowledged more than Ledger-Staleness ms before it.
         var checkedAnswers = 0;
         for (var i = 0; i < 20; i++)
@@ -69,7 +69,7 @@ public sealed class ReplicaSpecs : IAsyncLifetime
             var stale = await acme.GetAsync($"/v1/payments/{id}");
             if (From(stale) == "replica") stale.StatusCode.ShouldBe(HttpStatusCode.NotFound);
             // Past 2 s behind, nobody reads from it.
-            await Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "primary", "the lagging replica to be left");
+            await Waiting.Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "primary", TimeSpan.FromSeconds(20), "the lagging replica to be left");
             (await acme.GetAsync($"/v1/payments/{id}")).StatusCode.ShouldBe(HttpStatusCode.OK);
         }
         finally
@@ -77,8 +77,8 @@ public sealed class ReplicaSpecs : IAsyncLifetime
             await Replica("select pg_wal_replay_resume()");
         }
         // Caught up, the replica answers again, and has the payment charged while it was paused.
-        await Until(async () => await acme.GetAsync($"/v1/payments/{id}") is { StatusCode: HttpStatusCode.OK } answer && From(answer) == "replica",
-            "the replica to be read again, with the payment");
+        await Waiting.Until(async () => await acme.GetAsync($"/v1/payments/{id}") is { StatusCode: HttpStatusCode.OK } answer && From(answer) == "replica",
+            TimeSpan.FromSeconds(20), "the replica to be read again, with the payment");
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class ReplicaSpecs : IAsyncLifetime
         var charged = await acme.Charge();
         var id = (await charged.Json()).Str("id");
         var position = charged.Headers.GetValues("Ledger-Position").Single();
-        await Until(async () => From(await Get(acme, $"/v1/payments/{id}", position)) == "replica", "the replica to replay the charge");
+        await Waiting.Until(async () => From(await Get(acme, $"/v1/payments/{id}", position)) == "replica", TimeSpan.FromSeconds(20), "the replica to replay the charge");
         var read = await Get(acme, $"/v1/payments/{id}/receipt", position);
         read.StatusCode.ShouldBe(HttpStatusCode.OK);
         (await read.Json()).Str("paymentId").ShouldBe(id);
@@ -107,7 +107,7 @@ public sealed class ReplicaSpecs : IAsyncLifetime
     {
         using var acme = _host.Client(LedgerApp.Acme);
         var id = (await (await acme.Charge()).Json()).Str("id");
-        await Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "replica", "reads to go to the replica");
+        await Waiting.Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "replica", TimeSpan.FromSeconds(20), "reads to go to the replica");
 
         await _replica.StopAsync();
         for (var i = 0; i < 20; i++)
@@ -117,7 +117,7 @@ public sealed class ReplicaSpecs : IAsyncLifetime
             From(read).ShouldBe("primary");
         }
         await _replica.StartAsync();
-        await Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "replica", "the replica to be read again after its restart");
+        await Waiting.Until(async () => From(await acme.GetAsync($"/v1/payments/{id}")) == "replica", TimeSpan.FromSeconds(20), "the replica to be read again after its restart");
     }
 
     private static string? From(HttpResponseMessage answer) =>
@@ -136,16 +136,6 @@ public sealed class ReplicaSpecs : IAsyncLifetime
         await connection.OpenAsync();
         await using var cmd = new NpgsqlCommand(sql, connection);
         await cmd.ExecuteNonQueryAsync();
-    }
-
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Waited 20 s for {what}.");
-            await Task.Delay(50);
-        }
     }
 
     public async ValueTask DisposeAsync()
