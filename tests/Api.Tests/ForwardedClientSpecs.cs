@@ -12,15 +12,17 @@ namespace Ledger.Api.Tests;
 /// </summary>
 public sealed class ForwardedClientSpecs : IAsyncLifetime
 {
-    private readonly TestDatabase _db = new();
+    // Each host has its own database: two hosts on one database are a cluster of two, and each would grant half the budget.
+    private readonly TestDatabase _trustingDb = new(), _plainDb = new();
     private HostProcess _trusting = null!, _plain = null!;
 
     public async ValueTask InitializeAsync()
     {
-        await _db.InitializeAsync();
+        await _trustingDb.InitializeAsync();
+        await _plainDb.InitializeAsync();
         (string, string)[] tight = [("Ledger:RateLimit:PermitsPerSecond", "1"), ("Ledger:RateLimit:Burst", "3")];
-        _trusting = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery([.. tight, ("Ledger:Http:TrustedProxies:0", "127.0.0.1")]));
-        _plain = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(tight));
+        _trusting = new HostProcess(_trustingDb.ConnectionString, HostProcess.FastRecovery([.. tight, ("Ledger:Http:TrustedProxies:0", "127.0.0.1")]));
+        _plain = new HostProcess(_plainDb.ConnectionString, HostProcess.FastRecovery(tight));
         await _trusting.StartAsync();
         await _plain.StartAsync();
     }
@@ -48,7 +50,7 @@ public sealed class ForwardedClientSpecs : IAsyncLifetime
         using var client = host.Client("sk_not_a_key");
         var statuses = new List<int>();
         for (var i = 0; i < count; i++)
-    {
+        {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/payments");
             request.Headers.TryAddWithoutValidation("X-Forwarded-For", forwardedFor);
             using var answer = await client.SendAsync(request);
@@ -62,6 +64,7 @@ public sealed class ForwardedClientSpecs : IAsyncLifetime
     {
         await _trusting.DisposeAsync();
         await _plain.DisposeAsync();
-        await _db.DisposeAsync();
+        await _trustingDb.DisposeAsync();
+        await _plainDb.DisposeAsync();
     }
 }
