@@ -10,7 +10,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console
 
 deps:
 	@scripts/pg.sh ensure
@@ -46,7 +46,11 @@ broker:
 run-with-broker: broker
 	@$(MAKE) --no-print-directory run LEDGER_RABBITMQ_URI=$$(scripts/rabbitmq.sh url $(BROKER_PORT))
 
-broker-stop:
+broker-# The console's payments page for a merchant with 1,000,000 payments (docs/benchmarks.md, "The console").
+bench-console: deps
+	bench/console.sh
+
+stop:
 	@scripts/rabbitmq.sh stop $(BROKER)
 
 # Optional: 3 hosts behind HAProxy on http://127.0.0.1:$(CLUSTER_PORT), one PostgreSQL of their own (port +10), data and

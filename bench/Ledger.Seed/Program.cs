@@ -6,14 +6,17 @@ using Ledger.Projections.Payments;
 using Npgsql;
 using static Ledger.Domain.Payments.PaymentEvent;
 
-// Usage: Ledger.Seed <events> with ConnectionStrings__Ledger set, on a migrated database.
-// Each payment is requested, charged and partly refunded (3 events), spread over 50 merchants,
-// 3 currencies and 30 days, so every projection has real work to do on rebuild.
-if (args.Length != 1 || !long.TryParse(args[0], out var target) || target < 3)
+// Usage: Ledger.Seed <events> [merchants] with ConnectionStrings__Ledger set, on a migrated database.
+// Each payment is requested, charged and partly refunded (3 events), spread over 50 merchants (m0..m49, or as many
+// as given: bench/console.sh gives one merchant a million payments), 3 currencies, 7 s apart from 2026-10-01, so every projection
+// has real work to do on rebuild.
+if (args.Length is < 1 or > 2 || !long.TryParse(args[0], out var target) || target < 3
+    || (args.Length == 2 && (!int.TryParse(args[1], out var given) || given < 1)))
 {
-    Console.Error.WriteLine("usage: Ledger.Seed <number of events, at least 3>");
+    Console.Error.WriteLine("usage: Ledger.Seed <number of events, at least 3> [number of merchants, default 50]");
     return 2;
 }
+var merchants = args.Length == 2 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50;
 var connectionString = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger")
     ?? throw new InvalidOperationException("Set ConnectionStrings__Ledger.");
 await using var db = NpgsqlDataSource.Create(connectionString);
@@ -30,7 +33,7 @@ IEnumerable<(string, IReadOnlyList<PaymentEvent>)> Payments()
     for (long i = 0; i < payments; i++)
     {
         var id = $"pay_seed_{i:D9}";
-        var merchant = $"m{i % 50}";
+        var merchant = $"m{i % merchants}";
         var currency = currencies[i % 3];
         var at = start.AddSeconds(i * 7);
         var amount = 500 + i % 9_500;

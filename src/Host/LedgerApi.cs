@@ -1,4 +1,5 @@
 using Ledger.Host.Http;
+using Ledger.Host.WebConsole;
 using Serilog;
 using Serilog.Formatting.Json;
 using Wolverine;
@@ -52,6 +53,7 @@ public static class LedgerApi
             405 => Problems.WriteAsync(context.HttpContext, new ApiProblem(405, "method_not_allowed", "Method not allowed.", "This path does not take that method.")),
             _ => Task.CompletedTask,
         });
+        app.UseLedgerConsole(); // its pages' headers and error pages, before authentication answers for it
         app.UseAuthentication();
         app.UseRateLimiter();
         app.UseAuthorization();

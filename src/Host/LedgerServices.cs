@@ -3,13 +3,14 @@ using Ledger.EventStore;
 using Ledger.Host.Gateway;
 using Ledger.Host.Http;
 using Ledger.Host.Payments;
+using Ledger.Host.WebConsole;
+using Ledger.Host.Webhooks;
 using Ledger.Projections;
 using Ledger.Projections.Payments;
-using Ledger.Host.Webhooks;
 using Marten;
-using Wolverine.Marten;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Wolverine.Marten;
 
 namespace Ledger.Host;
 
@@ -104,6 +105,7 @@ public static class LedgerServices
         services.AddSingleton<Observability.PrometheusExporter>();
         services.AddApiKeys(configuration);
         services.AddLedgerRateLimits(configuration);
+        services.AddLedgerConsole(configuration);
         services.AddLedgerHealth();
         services.AddLedgerOpenApi();
         // What the document says about JSON must be what the handlers accept: numbers are numbers, never strings.

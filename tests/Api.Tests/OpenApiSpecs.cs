@@ -22,6 +22,8 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         var paths = (await Document()).GetProperty("paths");
         var routes = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText is { } raw && !raw.StartsWith("/openapi", StringComparison.Ordinal))
+            // The console's pages are for browsers, not API clients (docs/console.md), and say so.
+            .Where(e => !e.RoutePattern.RawText!.StartsWith("/console", StringComparison.Ordinal))
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'), Method: m.ToLowerInvariant())))
             .ToList();
 

@@ -34,6 +34,35 @@ public sealed class MoneyAndCardSpecs
         Currency.Of(code).Display(minor).ShouldBe(text);
 
     [Theory]
+    [InlineData("USD", "12.50", 1250)]
+    [InlineData("USD", "12.5", 1250)]
+    [InlineData("USD", "12", 1200)]
+    [InlineData("USD", "1,234.56", 123456)]
+    [InlineData("USD", " 0.07 ", 7)]
+    [InlineData("JPY", "5,000", 5000)]
+    [InlineData("KWD", "1.234", 1234)]
+    public void Amounts_typed_by_people_are_read_into_exact_minor_units(string code, string text, long minor)
+    {
+        Currency.Of(code).TryParseAmount(text, out var parsed).ShouldBeTrue();
+        parsed.ShouldBe(minor);
+    }
+
+    [Theory]
+    [InlineData("USD", "12.505")] // more decimals than the currency has
+    [InlineData("JPY", "5.5")]
+    [InlineData("USD", "-1")]
+    [InlineData("USD", "1e3")]
+    [InlineData("USD", "12.")]
+    [InlineData("USD", ".5")]
+    [InlineData("USD", "1,23")]   // a comma that does not separate thousands
+    [InlineData("USD", "1,2345")]
+    [InlineData("USD", "")]
+    [InlineData("USD", "ten")]
+    [InlineData("USD", "1234567890123456")] // beyond what minor units in a long hold for every currency
+    public void Amounts_that_are_not_exact_in_the_currency_are_refused(string code, string text) =>
+        Currency.Of(code).TryParseAmount(text, out _).ShouldBeFalse();
+
+    [Theory]
     [InlineData("usd")]
     [InlineData("XXX")]
     [InlineData("")]

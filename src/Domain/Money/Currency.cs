@@ -43,6 +43,31 @@ public sealed record Currency(string Code, int Exponent)
         return $"{sign}{major}.{minor.ToString(new string('0', Exponent), System.Globalization.CultureInfo.InvariantCulture)}";
     }
 
+    /// <summary>
+    /// Reads an amount as people type it ("12.50", "12.5", "1,234", "12") into minor units, exactly: at most this
+    /// currency's number of decimals, no sign, no exponent, commas only as thousands separators. False otherwise.
+    /// </summary>
+    public bool TryParseAmount(string? text, out long minorUnits)
+    {
+        minorUnits = 0;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var plain = text.Trim();
+        var point = plain.IndexOf('.');
+        var whole = point < 0 ? plain : plain[..point];
+        var fraction = point < 0 ? "" : plain[(point + 1)..];
+        if (whole.Contains(',', StringComparison.Ordinal))
+        {
+            var groups = whole.Split(',');
+            if (groups[0].Length is 0 or > 3 || groups.Skip(1).Any(g => g.Length != 3)) return false;
+            whole = string.Concat(groups);
+        }
+        if (whole.Length is 0 or > 15 || fraction.Length > Exponent || (point >= 0 && fraction.Length == 0)) return false;
+        if (!whole.All(char.IsAsciiDigit) || !fraction.All(char.IsAsciiDigit)) return false;
+        minorUnits = long.Parse(whole, System.Globalization.CultureInfo.InvariantCulture) * Pow10(Exponent)
+                     + (fraction.Length == 0 ? 0 : long.Parse(fraction.PadRight(Exponent, '0'), System.Globalization.CultureInfo.InvariantCulture));
+        return true;
+    }
+
     // Symbols a customer reads without doubt. Others show the ISO code ("KWD 12.345"): "$" alone would be ambiguous
     // between dollars, "kr" between crowns.
     private static readonly Dictionary<string, string> Symbols = new(StringComparer.Ordinal)

@@ -1,6 +1,7 @@
 using JasperFx.CommandLine;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
+using Ledger.Host.Reporting;
 using Ledger.Projections;
 using Ledger.Projections.Rebuild;
 using Microsoft.Extensions.DependencyInjection;
@@ -43,18 +44,11 @@ public sealed class ProjectionsCommand : LedgerCommand<ProjectionsInput>
         if (input.Names.Any()) throw new UsageException("'projections list' takes no names.");
         await using var services = Cli.Services();
         var db = services.GetRequiredService<NpgsqlDataSource>();
-        var (head, inFlight) = await LogHeadAsync(db, Cli.Stop);
         var table = new Spectre.Console.Table().AddColumns("projection", "tables", "rows", "position", "lag", "last rebuild");
-        foreach (var projection in ReadModelTables.Projections)
-        {
-            var tables = ReadModelTables.All.Where(t => t.Projection == projection).Select(t => t.Name).ToList();
-            long rows = 0;
-            foreach (var name in tables) rows += await ScalarAsync<long>(db, $"select count(*) from {name}", Cli.Stop);
-            var rebuilt = await LastRebuildAsync(db, projection, Cli.Stop);
-            // Inline: written in the append's own transaction, so it is exactly at the head of what has committed.
-            table.AddRow(projection, string.Join(", ", tables), rows.ToString("N0"), head.ToString("N0"),
-                inFlight == 0 ? "0" : $"0 (+{inFlight} in flight)", rebuilt);
-        }
+        foreach (var p in await ProjectionStatus.ReadAsync(db, Cli.Stop))
+            table.AddRow(p.Name, string.Join(", ", p.Tables), p.Rows.ToString("N0"), p.Position.ToString("N0"),
+                p.InFlight == 0 ? "0" : $"0 (+{p.InFlight} in flight)",
+                p.LastRebuild is { } r ? $"{r.At:yyyy-MM-dd HH:mm:ss}Z, {r.Events:N0} events, {r.EventsPerSecond:N0}/s" : "never");
         Cli.Console.Write(table);
         return true;
     }
@@ -84,33 +78,5 @@ public sealed class ProjectionsCommand : LedgerCommand<ProjectionsInput>
             $"Rebuilt {string.Join(", ", result!.Projections)}: {result.Events:N0} events ({result.CaughtUp:N0} appended while rebuilding) " +
             $"in {result.Elapsed.TotalSeconds:N1} s, {result.EventsPerSecond:N0} events/s.");
         return true;
-    }
-
-    private static async Task<(long Head, long InFlight)> LogHeadAsync(NpgsqlDataSource db, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("""
-            select coalesce(max(sequence) filter (where transaction_id < pg_snapshot_xmin(pg_current_snapshot())), 0),
-                   count(*) filter (where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))
-            from ledger.events
-            """);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        await reader.ReadAsync(ct);
-        return (reader.GetInt64(0), reader.GetInt64(1));
-    }
-
-    private static async Task<string> LastRebuildAsync(NpgsqlDataSource db, string projection, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("select rebuilt_at, events, seconds from projection_rebuilds where projection = $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = projection });
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        return await reader.ReadAsync(ct)
-            ? $"{reader.GetDateTime(0):yyyy-MM-dd HH:mm:ss}Z, {reader.GetInt64(1):N0} events, {reader.GetInt64(1) / Math.Max(reader.GetDouble(2), 0.001):N0}/s"
-            : "never";
-    }
-
-    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource db, string sql, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand(sql);
-        return (T)(await cmd.ExecuteScalarAsync(ct))!;
     }
 }

@@ -48,30 +48,24 @@ public static class Caller
 }
 
 /// <summary>
-/// "Authorization: Bearer &lt;key&gt;" against the configured keys. Every configured key is compared, in constant
-/// time over fixed-length digests, so neither timing nor early exit tells how close a guess was.
+/// The configured API keys, and which one a presented key is. Every configured key is compared, in constant time over
+/// fixed-length digests, so neither timing nor early exit tells how close a guess was. Used by the API's bearer scheme
+/// and by the console's sign-in.
 /// </summary>
-public sealed class ApiKeyAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options,
-    ILoggerFactory logger,
-    UrlEncoder encoder,
-    IOptionsMonitor<ApiKeyOptions> keys)
-    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+public sealed class ApiKeyRing(IOptionsMonitor<ApiKeyOptions> keys, ILogger<ApiKeyRing> logger)
 {
-    public const string SchemeName = "Bearer";
+    public enum Outcome { Unknown, Misconfigured, Valid }
 
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    /// <summary>The caller a key stands for (role, merchant, key_id), or why there is none.</summary>
+    public (Outcome Outcome, ApiKey? Key, ClaimsPrincipal? Principal) Match(string presentedKey, string scheme)
     {
-        var header = Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
-        // Only what HTTP allows around a field value (SP, HTAB) is stripped: a key followed by VT, FF or U+00A0 is another key.
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim(' ', '\t')));
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(presentedKey));
         ApiKey? match = null;
         foreach (var (digest, key) in Digests(CurrentKeys()))
             if (CryptographicOperations.FixedTimeEquals(presented, digest))
                 match = key;
-        if (match is null) return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
-        if (!match.IsUsable) return Task.FromResult(AuthenticateResult.Fail($"API key {match.Redacted} is misconfigured."));
+        if (match is null) return (Outcome.Unknown, null, null);
+        if (!match.IsUsable) return (Outcome.Misconfigured, match, null);
 
         var claims = new List<Claim>
         {
@@ -80,11 +74,13 @@ public sealed class ApiKeyAuthenticationHandler(
             new("key_id", Convert.ToHexStringLower(presented.AsSpan(0, 8))), // names the key for rate limits, reveals nothing
         };
         if (match.Role == Roles.Merchant && match.MerchantId is { } merchant) claims.Add(new Claim("merchant_id", merchant));
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+        return (Outcome.Valid, match, new ClaimsPrincipal(new ClaimsIdentity(claims, scheme)));
     }
 
-    private static (ApiKeyOptions Options, (byte[] Digest, ApiKey Key)[] Digests) _digests;
+    /// <summary>The usable keys as configured now (the console checks its sessions' keys against them).</summary>
+    public IEnumerable<ApiKey> Usable => CurrentKeys().ApiKeys.Where(k => k.IsUsable);
+
+    private (ApiKeyOptions Options, (byte[] Digest, ApiKey Key)[] Digests) _digests;
 
     /// <summary>
     /// The keys as configured now; if an edit made while running is invalid, the last valid set, so one bad
@@ -96,21 +92,46 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             return keys.CurrentValue;
         }
-        catch (Microsoft.Extensions.Options.OptionsValidationException e) when (_digests.Options is { } lastGood)
+        catch (OptionsValidationException e) when (_digests.Options is { } lastGood)
         {
-            Logger.LogError("Ignoring the edited API keys until they are valid: {Problem}", e.Message);
+            logger.LogError("Ignoring the edited API keys until they are valid: {Problem}", e.Message);
             return lastGood;
         }
     }
 
     /// <summary>The configured keys' digests, computed once per configuration rather than per request.</summary>
-    private static (byte[] Digest, ApiKey Key)[] Digests(ApiKeyOptions options)
+    private (byte[] Digest, ApiKey Key)[] Digests(ApiKeyOptions options)
     {
         var cached = _digests;
         if (ReferenceEquals(cached.Options, options)) return cached.Digests;
         var digests = options.ApiKeys.Select(k => (SHA256.HashData(Encoding.UTF8.GetBytes(k.Key)), k)).ToArray();
         _digests = (options, digests);
         return digests;
+    }
+}
+
+/// <summary>"Authorization: Bearer &lt;key&gt;" against the configured keys (<see cref="ApiKeyRing"/>).</summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    ApiKeyRing keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Bearer";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
+        // Only what HTTP allows around a field value (SP, HTAB) is stripped: a key followed by VT, FF or U+00A0 is another key.
+        var (outcome, key, principal) = keys.Match(header[7..].Trim(' ', '\t'), SchemeName);
+        return Task.FromResult(outcome switch
+        {
+            ApiKeyRing.Outcome.Valid => AuthenticateResult.Success(new AuthenticationTicket(principal!, SchemeName)),
+            ApiKeyRing.Outcome.Misconfigured => AuthenticateResult.Fail($"API key {key!.Redacted} is misconfigured."),
+            _ => AuthenticateResult.Fail("Unknown API key."),
+        });
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -136,6 +157,7 @@ public static class Policies
             .Validate(o => o.ApiKeys.All(k => k.IsUsable),
                 "Every Ledger:ApiKeys entry needs a Key of 8+ characters and a Role: 'merchant' with a MerchantId, or 'auditor' without one.")
             .ValidateOnStart();
+        services.AddSingleton<ApiKeyRing>();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()

@@ -14,7 +14,8 @@ public sealed class RateLimitOptions
 }
 
 /// <summary>
-/// A token bucket per API key on /v1 (per client address for requests without a valid key, which slows guessing).
+/// A token bucket per API key on /v1 (per client address for requests without a valid key, which slows guessing, and
+/// for the console's sign-in attempts).
 /// Over the limit: 429 problem+json `rate_limited` with Retry-After, never the framework's bare 503.
 /// <para>
 /// The limits are the cluster's: with N live hosts (<see cref="LiveHosts"/>) each host's bucket holds 1/N of the rate and
@@ -36,7 +37,9 @@ public static class RateLimits
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                if (!context.Request.Path.StartsWithSegments("/v1")) return RateLimitPartition.GetNoLimiter("unlimited");
+                // The API, and the console's sign-in form (a key guessed there is as good as one guessed on the API).
+                if (!context.Request.Path.StartsWithSegments("/v1") && !WebConsole.SignIn.IsAttempt(context.Request))
+                    return RateLimitPartition.GetNoLimiter("unlimited");
                 var hosts = context.RequestServices.GetRequiredService<LiveHosts>().Count;
                 var partition = context.User.FindFirst("key_id")?.Value is { } keyId
                     ? $"key:{keyId}/{hosts}"
@@ -53,6 +56,12 @@ public static class RateLimits
             options.OnRejected = (context, _) =>
             {
                 var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+                if (WebConsole.SignIn.IsAttempt(context.HttpContext.Request))
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                    return new ValueTask(WebConsole.ConsoleHtml.Problem(context.HttpContext, 429, "Too many attempts.",
+                        $"Too many sign-in attempts from this address. Try again in {seconds.ToString(CultureInfo.InvariantCulture)} s.").ExecuteAsync(context.HttpContext));
+                }
                 return new ValueTask(Problems.WriteAsync(context.HttpContext, new ApiProblem(429, "rate_limited", "Too many requests.",
                     $"This key is limited to {limits.PermitsPerSecond} requests per second (bursts of {limits.Burst}). Retry after {seconds.ToString(CultureInfo.InvariantCulture)} s.")
                     { RetryAfterSeconds = seconds }));

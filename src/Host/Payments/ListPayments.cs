@@ -11,9 +11,11 @@ public sealed record PaymentList(IReadOnlyList<PaymentResource> Data, bool HasMo
 /// <summary>Where a page starts: after this payment, in (created_at desc, id desc) order.</summary>
 public sealed record PaymentCursor(DateTime CreatedAt, string Id);
 
-/// <summary>What a listing asks for. Null filters are left out of the statement, so each shape meets its index.</summary>
+/// <summary>What a listing asks for. Null filters are left out of the statement, so each shape meets its index. Amounts (the
+/// console's filter) are minor units of <see cref="Currency"/>.</summary>
 public sealed record PaymentFilter(
-    string? MerchantId, string? Status, string? OrderId, string? Currency, DateTimeOffset? From, DateTimeOffset? To, PaymentCursor? After, int Limit);
+    string? MerchantId, string? Status, string? OrderId, string? Currency, DateTimeOffset? From, DateTimeOffset? To, PaymentCursor? After, int Limit,
+    long? MinAmount = null, long? MaxAmount = null);
 
 /// <summary>
 /// GET /v1/payments: newest first, filtered, keyset-paged by <c>startingAfter</c> (a payment id). Served by
@@ -90,6 +92,8 @@ public static class ListPayments
         if (f.Currency is not null) Filter("currency = {0}", f.Currency);
         if (f.From is not null) Filter("created_at >= {0}", f.From.Value.UtcDateTime);
         if (f.To is not null) Filter("created_at <= {0}", f.To.Value.UtcDateTime);
+        if (f.MinAmount is not null) Filter("amount >= {0}", f.MinAmount.Value);
+        if (f.MaxAmount is not null) Filter("amount <= {0}", f.MaxAmount.Value);
         if (f.After is not null) Filter("(created_at, id) < ({0}, {1})", f.After.CreatedAt, f.After.Id);
         cmd.Parameters.Add(new NpgsqlParameter { Value = f.Limit });
         cmd.CommandText = $"""

@@ -93,7 +93,8 @@ public static class ReceiptPage
 
     private static string When(DateTime utc) => utc.ToString("d MMM yyyy, HH:mm 'UTC'", CultureInfo.InvariantCulture).Replace(" ", "&nbsp;", StringComparison.Ordinal);
 
-    private static string Brand(string brand) => brand switch
+    /// <summary>The card network as people write it.</summary>
+    public static string Brand(string brand) => brand switch
     {
         "visa" => "Visa", "mastercard" => "Mastercard", "amex" => "American Express", "discover" => "Discover",
         "jcb" => "JCB", "diners" => "Diners Club", "unionpay" => "UnionPay", _ => "Card",

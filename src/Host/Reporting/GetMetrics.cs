@@ -39,16 +39,21 @@ public static class GetMetrics
     {
         return await reads.ReadAsync(http, async db =>
         {
-            var merchant = http.User.IsAuditor() ? null : http.User.MerchantId();
-            var (rows, failures) = await ReadAsync(db, merchant, http.RequestAborted);
-            var report = new MetricsReport(
-                Summarise(rows, failures),
-                merchant is null
-                    ? rows.Select(r => r.Merchant).Distinct().Order(StringComparer.Ordinal)
-                        .Select(m => new MerchantMetrics(m, Summarise(rows.Where(r => r.Merchant == m), failures.Where(f => f.Merchant == m)))).ToList()
-                    : null);
+            var report = await ReportAsync(db, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted);
             return Results.Text(System.Text.Json.JsonSerializer.Serialize(report, ApiJson.Default.MetricsReport), "application/json");
         });
+    }
+
+    /// <summary>The report for one merchant, or (null) for everyone with a section per merchant.</summary>
+    public static async Task<MetricsReport> ReportAsync(NpgsqlDataSource db, string? merchant, CancellationToken ct)
+    {
+        var (rows, failures) = await ReadAsync(db, merchant, ct);
+        return new MetricsReport(
+            Summarise(rows, failures),
+            merchant is null
+                ? rows.Select(r => r.Merchant).Distinct().Order(StringComparer.Ordinal)
+                    .Select(m => new MerchantMetrics(m, Summarise(rows.Where(r => r.Merchant == m), failures.Where(f => f.Merchant == m)))).ToList()
+                : null);
     }
 
     private static List<CurrencyMetrics> Summarise(IEnumerable<Row> rows, IEnumerable<Failure> failures) =>
