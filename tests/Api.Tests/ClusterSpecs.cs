@@ -218,10 +218,12 @@ public sealed class ClusterRateLimitSpecs(ITestOutputHelper output) : IAsyncLife
         var budget = Burst + Rate * seconds; // 80: what one host alone would admit
         // Each host holds ceil(20/3) = 7 tokens and gets 7 a second: at most 21 + 21/s, if the balancer spreads evenly.
         var most = 3 * 7 + 3 * 7 * seconds;
-        output.WriteLine($"{answers.Count} requests in {seconds} s: {admitted} admitted ({admitted / budget:P0} of the cluster's budget of {budget}, " +
-            $"at most {most} with even spreading; per-host limits would have admitted up to {3 * budget}), {refused.Count} refused with 429");
-        admitted.ShouldBeLessThanOrEqualTo((int)most + 7, "a key's budget is not multiplied by the number of hosts");
-        admitted.ShouldBeGreaterThanOrEqualTo((int)(budget * 0.75), "nor is it cut much below the cluster's budget");
+        var summary = $"{answers.Count} requests in {seconds} s: {admitted} admitted ({admitted / budget:P0} of the cluster's budget of {budget}, " +
+            $"at most {most} with even spreading; per-host limits would have admitted up to {3 * budget}), {refused.Count} refused with 429";
+        output.WriteLine(summary);
+        admitted.ShouldBeLessThanOrEqualTo((int)most + 7, $"a key's budget is not multiplied by the number of hosts: {summary}");
+        // On a machine too busy to ask for the whole budget in the time, what was asked for is the measure.
+        admitted.ShouldBeGreaterThanOrEqualTo((int)(Math.Min(budget, answers.Count) * 0.75), $"nor is it cut much below the cluster's budget: {summary}");
     }
 
     public async ValueTask DisposeAsync()

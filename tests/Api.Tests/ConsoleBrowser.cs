@@ -17,6 +17,7 @@ public sealed class ConsoleBrowser : IAsyncLifetime
     public static readonly string Output = Path.Combine(AppContext.BaseDirectory, "test-output", "console");
 
     private readonly TestDatabase _db = new();
+    private readonly string _dir = Directory.CreateTempSubdirectory("ledger-console-").FullName;
     private IPlaywright _playwright = null!;
     private IBrowser _browser = null!;
     private string? _axe;
@@ -26,7 +27,14 @@ public sealed class ConsoleBrowser : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _db.InitializeAsync();
-        Host = new HostProcess(_db.ConnectionString);
+        // Checkpoints signed every second and webhooks retried fast, so the operations page has both to show.
+        var key = Path.Combine(_dir, "key.pem");
+        using (var signing = Ledger.EventStore.Audit.CheckpointKey.Generate()) await File.WriteAllTextAsync(key, signing.PrivateKeyPem);
+        Host = new HostProcess(_db.ConnectionString, HostProcess.FastRecovery(
+        [
+            ("Ledger:Audit:CheckpointEvery", "00:00:01"), ("Ledger:Audit:SigningKeyFile", key), ("Ledger:Audit:CheckpointFile", Path.Combine(_dir, "checkpoints.jsonl")),
+            .. WebhookSettings.Fast.Select(s => (s.Key, s.Value)),
+        ]));
         await Host.StartAsync();
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new()
@@ -80,6 +88,7 @@ public sealed class ConsoleBrowser : IAsyncLifetime
         _playwright?.Dispose();
         if (Host is not null) await Host.DisposeAsync();
         await _db.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
     }
 }
 

@@ -75,6 +75,7 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
         await Expect(console.Page.Locator("table.refunds")).ToContainTextAsync("requested by customer");
         await Expect(console.Page.Locator("table.refunds")).ToContainTextAsync("$20.00");
         await Expect(console.Page.Locator("h1 .badge")).ToHaveTextAsync("refunded");
+        await console.ScreenshotAsync("refund-appeared");
         console.Errors.ShouldBeEmpty();
     }
 
@@ -119,18 +120,35 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
     }
 
     [Fact]
-    public async Task The_auditor_watches_a_new_payment_arrive_in_the_live_tail_of_the_log()
+    public async Task The_auditor_sees_failing_webhooks_the_latest_checkpoint_and_a_new_payment_arrive_in_the_live_tail()
     {
-        await Charge(LedgerApp.Acme, 100, Order());
+        // A merchant whose webhook endpoint is down: nothing listens on that port.
+        var endpoint = await browser.Host.Client(LedgerApp.Globex).PostJson("/v1/webhook-endpoints", new JsonObject
+        {
+            ["url"] = $"http://127.0.0.1:{HostProcess.FreePort()}/hooks", ["events"] = new JsonArray("payment.succeeded"),
+        });
+        endpoint.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var failing = await Charge(LedgerApp.Globex, 100, Order());
         var console = await browser.OpenAsync(LedgerApp.Auditor);
-        await console.Page.GotoAsync("/console/operations");
-        await Expect(console.Page.Locator("#projections + p + table tbody tr")).ToHaveCountAsync(4);
-        await Expect(console.Page.Locator("#webhooks-ok")).ToBeVisibleAsync();
+        var page = console.Page;
+        // The dispatcher's first attempt and the checkpoint agent's first signature come within seconds: look again until then.
+        await Waiting.Until(async () =>
+        {
+            await page.GotoAsync("/console/operations");
+            return await page.Locator($"#webhooks ~ table a:text-is('{failing}')").CountAsync() > 0
+                && await page.Locator("#checkpoint ~ dl.facts").CountAsync() > 0;
+        }, TimeSpan.FromSeconds(30), "a failing delivery and a signed checkpoint on the operations page");
 
-        var id = await Charge(LedgerApp.Globex, 4321, Order());
+        await Expect(page.Locator("#webhooks ~ table tbody tr").Filter(new() { HasText = failing })).ToContainTextAsync("failing");
+        await Expect(page.Locator("#webhooks ~ table tbody tr").Filter(new() { HasText = failing })).ToContainTextAsync("no answer");
+        await Expect(page.Locator("#checkpoint ~ dl.facts")).ToContainTextAsync("Signed");
+        await Expect(page.Locator("#checkpoint ~ dl.facts code.hash")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[0-9a-f]{64}$"));
+        await Expect(page.Locator("#projections ~ table tbody tr")).ToHaveCountAsync(4);
 
-        await Expect(console.Page.Locator("#log-tail tbody tr").First).ToContainTextAsync(id, new() { Timeout = 15_000 });
-        await Expect(console.Page.Locator("#log-tail tbody")).ToContainTextAsync("payment_requested");
+        var id = await Charge(LedgerApp.Acme, 4321, Order());
+
+        await Expect(page.Locator("#log-tail tbody tr").First).ToContainTextAsync(id, new() { Timeout = 15_000 });
+        await Expect(page.Locator("#log-tail tbody")).ToContainTextAsync("payment_charged");
         await console.ScreenshotAsync("operations");
         console.Errors.ShouldBeEmpty();
     }
@@ -150,6 +168,7 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
 
         console.Page.Url.ShouldContain("/console/sign-in?next=");
         await Expect(console.Page.GetByLabel("API key")).ToBeVisibleAsync();
+        await console.ScreenshotAsync("signed-out");
         console.Errors.ShouldBeEmpty();
     }
 
@@ -175,6 +194,7 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
 
         await page.WaitForURLAsync($"**/console/payments/{id}");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync(order);
+        await console.ScreenshotAsync("keyboard-payment");
         console.Errors.ShouldBeEmpty();
     }
 

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Ledger.Host.Http;
+using Ledger.Host.WebConsole;
 using Shouldly;
 using Xunit;
 
@@ -280,5 +282,40 @@ public sealed class ConsoleSessionExpirySpecs(ShortConsoleSessionsApp app) : ICl
 
         (await visitor.GetAsync("/console/payments")).StatusCode.ShouldBe(HttpStatusCode.SeeOther);
         visitor.Cookie("ledger_console").ShouldBeNull(); // the dead cookie is dropped
+    }
+}
+
+/// <summary>The session store on its own, against the fixture's database: what a configuration change does to sessions.</summary>
+public sealed class ConsoleSessionKeySpecs(LedgerApp app) : IClassFixture<LedgerApp>
+{
+    private sealed class Keys(ApiKeyOptions value) : Microsoft.Extensions.Options.IOptionsMonitor<ApiKeyOptions>
+    {
+        public ApiKeyOptions CurrentValue { get; set; } = value;
+        public ApiKeyOptions Get(string? name) => CurrentValue;
+        public IDisposable? OnChange(Action<ApiKeyOptions, string?> listener) => null;
+    }
+
+    [Fact]
+    public async Task A_session_ends_when_its_key_is_removed_from_the_configuration_and_follows_the_keys_role_as_configured()
+    {
+        var acme = new ApiKey { Key = "sk_live_acme_rotating", Role = "merchant", MerchantId = "acme" };
+        var other = new ApiKey { Key = "sk_live_acme_other_01", Role = "merchant", MerchantId = "acme" };
+        var keys = new Keys(new ApiKeyOptions { ApiKeys = [acme, other] });
+        var ring = new ApiKeyRing(keys, Microsoft.Extensions.Logging.Abstractions.NullLogger<ApiKeyRing>.Instance);
+        await using var db = app.Database.CreateDataSource();
+        var sessions = new ConsoleSessions(db, ring, Microsoft.Extensions.Options.Options.Create(new ConsoleOptions()));
+        var token = await sessions.StartAsync(acme, CancellationToken.None);
+
+        var resumed = await sessions.ResumeAsync(token, "Console", CancellationToken.None);
+        resumed.ShouldNotBeNull();
+        resumed.MerchantId().ShouldBe("acme");
+
+        // The merchant keeps another key; the one this session was opened with is rotated out.
+        keys.CurrentValue = new ApiKeyOptions { ApiKeys = [other] };
+        (await sessions.ResumeAsync(token, "Console", CancellationToken.None)).ShouldBeNull();
+        // Back in, and now an auditor's key (same text): the session is what the key is now.
+        keys.CurrentValue = new ApiKeyOptions { ApiKeys = [new ApiKey { Key = acme.Key, Role = "auditor" }] };
+        (await sessions.ResumeAsync(token, "Console", CancellationToken.None))!.IsAuditor().ShouldBeTrue();
+        (await sessions.ResumeAsync("not-a-token", "Console", CancellationToken.None)).ShouldBeNull();
     }
 }

@@ -55,7 +55,7 @@ public static class OperationsPage
             html.Append($"""
                 <section aria-labelledby="sweep"><h2 id="sweep">Pending sweep</h2>
                 <p><strong id="pending-count">{pending:N0}</strong> payments pending, <strong>{due:N0}</strong> of them older than
-                {sweep.Value.PendingAfter.TotalSeconds:N0} s, which the sweep resolves every {sweep.Value.Interval.TotalSeconds:N0} s.
+                {Span(sweep.Value.PendingAfter)}, which the sweep resolves every {Span(sweep.Value.Interval)}.
                 {(oldest is { } o ? $"Oldest: {When(o)}." : "")}</p></section>
                 """);
         }
@@ -87,7 +87,7 @@ public static class OperationsPage
             if (rows.Length == 0) html.Append("<p class=\"empty\" id=\"webhooks-ok\">No delivery is failing or dead-lettered.</p>");
             else html.Append($"""
                 <p>{failing:N0} failing (retrying), {dead:N0} dead-lettered; the newest 20:</p>
-                <table><thead><tr><th scope="col">Delivery</th><th scope="col">Merchant</th><th scope="col">Endpoint</th><th scope="col">Event</th>
+                <table class="deliveries"><thead><tr><th scope="col">Delivery</th><th scope="col">Merchant</th><th scope="col">Endpoint</th><th scope="col">Event</th>
                 <th scope="col">Payment</th><th scope="col">State</th><th scope="col" class="num">Attempts</th><th scope="col">Last answer</th>
                 <th scope="col">Next attempt</th></tr></thead><tbody>{rows}</tbody></table>
                 """);
@@ -116,4 +116,8 @@ public static class OperationsPage
             """);
         return Page(http, "Operations", html.ToString(), "Operations");
     }
+
+    private static string Span(TimeSpan span) => span < TimeSpan.FromSeconds(1)
+        ? $"{span.TotalMilliseconds:N0} ms"
+        : span < TimeSpan.FromMinutes(2) ? $"{span.TotalSeconds:N0} s" : $"{span.TotalMinutes:N0} min";
 }
