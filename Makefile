@@ -46,11 +46,7 @@ broker:
 run-with-broker: broker
 	@$(MAKE) --no-print-directory run LEDGER_RABBITMQ_URI=$$(scripts/rabbitmq.sh url $(BROKER_PORT))
 
-broker-# The console's payments page for a merchant with 1,000,000 payments (docs/benchmarks.md, "The console").
-bench-console: deps
-	bench/console.sh
-
-stop:
+broker-stop:
 	@scripts/rabbitmq.sh stop $(BROKER)
 
 # Optional: 3 hosts behind HAProxy on http://127.0.0.1:$(CLUSTER_PORT), one PostgreSQL of their own (port +10), data and
@@ -67,6 +63,10 @@ cluster-stop:
 bench-cluster: deps
 	@scripts/cluster.sh ensure
 	bench/cluster.sh
+
+# The console's payments page for a merchant with 1,000,000 payments (docs/benchmarks.md, "The console").
+bench-console: deps
+	bench/console.sh
 
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
