@@ -14,6 +14,7 @@ namespace Ledger.Api.Tests;
 public sealed class ConsoleBrowser : IAsyncLifetime
 {
     public const string AxeVersion = "4.14.1";
+    public const string Initech = "sk_test_initech";
     public static readonly string Output = Path.Combine(AppContext.BaseDirectory, "test-output", "console");
 
     private readonly TestDatabase _db = new();
@@ -34,6 +35,8 @@ public sealed class ConsoleBrowser : IAsyncLifetime
         [
             ("Ledger:Audit:CheckpointEvery", "00:00:01"), ("Ledger:Audit:SigningKeyFile", key), ("Ledger:Audit:CheckpointFile", Path.Combine(_dir, "checkpoints.jsonl")),
             .. WebhookSettings.Fast.Select(s => (s.Key, s.Value)),
+            // A merchant of the metrics spec's alone, so its totals are its own whatever ran before it.
+            ("Ledger:ApiKeys:3:Key", Initech), ("Ledger:ApiKeys:3:Role", "merchant"), ("Ledger:ApiKeys:3:MerchantId", "initech"),
         ]));
         await Host.StartAsync();
         _playwright = await Playwright.CreateAsync();

@@ -98,9 +98,9 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
     [Fact]
     public async Task The_metrics_page_draws_its_charts_from_the_merchants_numbers()
     {
-        await Charge(LedgerApp.Globex, 1234, Order());
-        await Charge(LedgerApp.Globex, 999, Order(), card: "4000000000000002"); // declined: a failure by code
-        var console = await browser.OpenAsync(LedgerApp.Globex);
+        await Charge(ConsoleBrowser.Initech, 1234, Order());
+        await Charge(ConsoleBrowser.Initech, 999, Order(), card: "4000000000000002"); // declined: a failure by code
+        var console = await browser.OpenAsync(ConsoleBrowser.Initech);
 
         await console.Page.GotoAsync("/console/metrics");
 
@@ -181,10 +181,18 @@ public sealed class ConsoleBrowserSpecs(ConsoleBrowser browser) : IClassFixture<
         var page = console.Page;
         await page.GotoAsync("/console/sign-in");
 
-        await TabTo(page, "key");
+        await Expect(page.GetByLabel("API key")).ToBeFocusedAsync(); // autofocus: the first thing typed is the key
         await page.Keyboard.TypeAsync(LedgerApp.Acme);
+        await Expect(page.GetByLabel("API key")).ToHaveValueAsync(LedgerApp.Acme);
         await page.Keyboard.PressAsync("Enter");
-        await page.WaitForURLAsync("**/console/payments");
+        try
+        {
+            await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/payments$"));
+        }
+        catch (PlaywrightException)
+        {
+            throw new ShouldAssertException($"signing in by keyboard ended on {page.Url}: {await page.Locator("main").InnerTextAsync()}");
+        }
         await TabTo(page, "f-q");
         await page.Keyboard.TypeAsync(order);
         await page.Keyboard.PressAsync("Enter");
