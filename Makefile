@@ -81,6 +81,7 @@ test: deps
 	@scripts/browser.sh ensure
 	@scripts/rabbitmq.sh ensure || echo "rabbitmq-server could not be installed: the broker specs will be skipped"
 	@scripts/cluster.sh ensure || echo "haproxy could not be installed: the cluster specs will be skipped"
+	@scripts/observability.sh ensure || echo "python3-prometheus-client or promtool could not be installed: the metrics specs will fail"
 	dotnet test Ledger.sln -nologo
 
 # The OpenAPI document: Spectral with .spectral.yaml and Redocly's recommended rules (npx fetches both from the npm registry).

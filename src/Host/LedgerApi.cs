@@ -1,4 +1,5 @@
 using Ledger.Host.Http;
+using Ledger.Host.Observability;
 using Ledger.Host.WebConsole;
 using Serilog;
 using Serilog.Formatting.Json;
@@ -40,7 +41,6 @@ public static class LedgerApi
         builder.Services.AddWolverineHttp();
 
         var app = builder.Build();
-        app.Services.GetRequiredService<Observability.PrometheusExporter>(); // listen from the first request on
         app.UseForwardedClients(); // the client's address from a trusted balancer's X-Forwarded-For, before anything reads it
         app.UseCorrelationIds();
         // One line per request (Http/RequestLog.cs), inside the correlation id's scope.
@@ -61,7 +61,7 @@ public static class LedgerApi
         app.MapLedgerOpenApi();
         app.MapLedgerHealth();
         app.MapWolverineEndpoints();
-        Observability.PrometheusExporter.Map(app);
+        app.MapLedgerMetrics();
         return app;
     }
 

@@ -2,6 +2,7 @@ using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Host.Gateway;
 using Ledger.Host.Http;
+using Ledger.Host.Observability;
 using Ledger.Host.Payments;
 using Ledger.Host.WebConsole;
 using Ledger.Host.Webhooks;
@@ -36,7 +37,7 @@ public static class LedgerServices
             // so skip the reset Npgsql would otherwise send each time a pooled connection is taken.
             builder.ConnectionStringBuilder.NoResetOnClose = true;
             builder.ConnectionStringBuilder.ApplicationName ??= "ledger";
-            builder.Name = Observability.PrometheusExporter.PoolName; // the pool's metrics carry this name, never the connection string
+            builder.Name = Observability.DatabasePool.PoolName; // the pool's metrics carry this name, never the connection string
             return builder.Build();
         });
         services.AddSingleton(sp => new SchemaMigrator(sp.GetRequiredService<NpgsqlDataSource>()));
@@ -101,8 +102,7 @@ public static class LedgerServices
         services.AddSingleton<IValidateOptions<Auditing.AuditOptions>, Auditing.AuditOptionsValidation>();
         services.AddSingleton<Auditing.WriteCheckpoints>();
         services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<Auditing.WriteCheckpoints>());
-        services.AddSingleton<Observability.LedgerMeter>();
-        services.AddSingleton<Observability.PrometheusExporter>();
+        services.AddLedgerTelemetry();
         services.AddApiKeys(configuration);
         services.AddLedgerRateLimits(configuration);
         services.AddLedgerConsole(configuration);

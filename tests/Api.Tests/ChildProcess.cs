@@ -11,12 +11,14 @@ public static class ChildProcess
     }
 
     /// <param name="environment">Variables to set; a null value removes the variable.</param>
+    /// <param name="stdin">Text written to the program's standard input, which is then closed.</param>
     public static async Task<Result> RunAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? timeout = null, string? workingDirectory = null)
+        TimeSpan? timeout = null, string? workingDirectory = null, string? stdin = null)
     {
         var psi = new ProcessStartInfo(program)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string?>())
@@ -25,6 +27,11 @@ public static class ChildProcess
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+            process.StandardInput.Close();
+        }
         using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(90));
         try
         {

@@ -184,28 +184,4 @@ public sealed class BooksSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         acmeBooks.GetProperty("data").EnumerateArray().Select(a => a.Str("account")).ShouldBe(["merchant:acme:available"]);
         await IdempotencySpecs.ShouldBeProblem(await acme.GetAsync("/v1/ledger/balances?currency=jpy"), HttpStatusCode.BadRequest, "validation_failed");
     }
-
-    [Fact]
-    public async Task Prometheus_sees_business_counters_and_request_durations()
-    {
-        var acme = app.Client(LedgerApp.Acme);
-        await acme.Charge();
-        await acme.Charge(Requests.Charge(card: "4000000000000002"));
-
-        var text = await (await app.Client(null).GetAsync("/metrics")).Content.ReadAsStringAsync();
-
-        text.ShouldContain("# TYPE ledger_payments_created_total counter");
-        Value(text, "ledger_payments_created_total").ShouldBeGreaterThanOrEqualTo(2);
-        Value(text, "ledger_payments_failed_total{code=\"card_declined\"}").ShouldBeGreaterThanOrEqualTo(1);
-        text.ShouldContain("# TYPE http_server_request_duration_seconds histogram");
-        text.ShouldContain("route=\"/v1/payments\"");
-        text.ShouldContain("status=\"201\"");
-        text.ShouldContain("# TYPE ledger_db_connections gauge");
-        text.ShouldContain("ledger_db_connections{state=\"idle\"}");
-        Value(text, "ledger_db_connections_max").ShouldBeGreaterThan(0);
-    }
-
-    private static double Value(string text, string series) =>
-        double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..],
-            System.Globalization.CultureInfo.InvariantCulture);
 }
