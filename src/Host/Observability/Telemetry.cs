@@ -20,7 +20,9 @@ public static class Telemetry
             .ConfigureResource(resource => resource.AddService("ledger", serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}"))
             .WithMetrics(metrics => metrics
                 .AddMeter(LedgerMeter.Name)
-                .AddAspNetCoreInstrumentation() // http.server.request.duration, active requests
+                // ASP.NET Core's request durations and Kestrel's connections. Not its other meters (routing, auth, rate
+                // limiting, the memory pool): they record several measurements per request, and cost charges (decision 0018).
+                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
                 .AddMeter("Npgsql")             // db.client.operation.duration, connection counts and waits, per pool
                 .AddMeter("Marten")
                 .AddMeter("Wolverine:*")
