@@ -101,7 +101,8 @@ public sealed class ConsolePage
     public ConsolePage(IPage page)
     {
         Page = page;
-        page.Console += (_, message) => { if (message.Type == "error") Errors.Add(message.Text); };
+        // A failed load's message names no address; its location does, so a failure says which resource it was.
+        page.Console += (_, message) => { if (message.Type == "error") Errors.Add($"{message.Text} [{message.Location}]"); };
         page.PageError += (_, error) => Errors.Add(error);
     }
 

@@ -255,6 +255,21 @@ public sealed class ConsoleSpecs(LedgerApp app) : IClassFixture<LedgerApp>
         (await visitor.GetAsync("/console/assets/console.js")).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await visitor.GetAsync("/console/assets/chart.umd.min.js")).Content.Headers.ContentType!.MediaType.ShouldBe("text/javascript");
     }
+
+    [Fact]
+    public async Task Every_page_names_its_icon_and_every_asset_it_names_is_served()
+    {
+        // Without a declared icon the browser asks for /favicon.ico, and that 404 lands in the browser's console.
+        var visitor = await SignedIn(LedgerApp.Acme);
+        (await visitor.GetAsync("/console/metrics")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        visitor.LastBody.ShouldContain("""<link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml">""");
+        var assets = System.Text.RegularExpressions.Regex.Matches(visitor.LastBody, "(?:href|src)=\"(/console/assets/[^\"]+)\"")
+            .Select(m => m.Groups[1].Value).ToList();
+        assets.Count.ShouldBe(4); // stylesheet, icon, Chart.js, console.js
+        foreach (var asset in assets)
+            (await visitor.GetAsync(asset)).StatusCode.ShouldBe(HttpStatusCode.OK, asset);
+        (await visitor.GetAsync("/console/assets/favicon.svg")).Content.Headers.ContentType!.MediaType.ShouldBe("image/svg+xml");
+    }
 }
 
 public sealed class ShortConsoleSessionsApp : LedgerApp

@@ -127,6 +127,7 @@ public static class ConsoleSetup
             {
                 ".js" => "text/javascript; charset=utf-8",
                 ".css" => "text/css; charset=utf-8",
+                ".svg" => "image/svg+xml",
                 _ => "text/plain; charset=utf-8",
             };
             assets[name] = (copy.ToArray(), type);

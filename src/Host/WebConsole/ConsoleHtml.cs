@@ -53,7 +53,7 @@ public static class ConsoleHtml
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{E(title)} · Ledger console</title>
-            <link rel="stylesheet" href="/console/assets/console.css">
+            <link rel="stylesheet" href="/console/assets/console.css"><link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml">
             {(current == "Metrics" ? "<script src=\"/console/assets/chart.umd.min.js\" defer></script>\n" : "")}<script src="/console/assets/console.js" defer></script>
             </head>
             <body>
