@@ -10,7 +10,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console bench-tracing
 
 deps:
 	@scripts/pg.sh ensure
@@ -67,6 +67,10 @@ bench-cluster: deps
 # The console's payments page for a merchant with 1,000,000 payments (docs/benchmarks.md, "The console").
 bench-console: deps
 	bench/console.sh
+
+# What tracing costs charges: off, sampled at 0% and at 100% to an OTLP sink, ABCCBA (docs/benchmarks.md, "Tracing").
+bench-tracing: deps
+	bench/tracing.sh
 
 stop:
 	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \

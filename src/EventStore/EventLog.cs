@@ -40,6 +40,13 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         object? streamState = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
+        using var span = LedgerActivity.Start("ledger.append");
+        if (span is { IsAllDataRequested: true })
+        {
+            span.SetTag("ledger.stream.id", streamId);
+            span.SetTag("ledger.stream.expected_version", expectedVersion);
+            span.SetTag("ledger.events", string.Join(',', events.Select(codec.TypeNameOf)));
+        }
         await using var session = transaction is null
             ? marten.LightweightSession()
             : marten.LightweightSession(SessionOptions.ForTransaction(transaction));
@@ -54,6 +61,10 @@ public sealed class EventLog<TEvent>(IDocumentStore marten, NpgsqlDataSource dat
         try
         {
             await session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (span.RecordsFailure(e))
+        {
+            throw; // never reached: the filter records the failure on the span and lets the exception go on
         }
         catch (Exception e) when (e is EventStreamUnexpectedMaxEventIdException or global::Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.ExistingStreamIdCollisionException)
         {

@@ -65,6 +65,9 @@ public static class MartenEventLog
                 json.TypeInfoResolver = JsonTypeInfoResolver.Combine(resolver, json.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver());
         });
         options.Projections.Add(new InlineSql<TEvent>(codec, projections, publishers ?? []), ProjectionLifecycle.Inline);
+        // A "marten.connection" span per session's connection, with an event per command batch: only while a tracer
+        // listens to the "Marten" source (Marten checks), so nothing with tracing off.
+        options.OpenTelemetry.TrackConnections = JasperFx.OpenTelemetry.TrackLevel.Normal;
         // Schema changes only through ApplySchemaAsync (start-up, `db migrate`), never lazily on a session's first use.
         options.AutoCreateSchemaObjects = AutoCreate.None;
         // Its default logger would write each statement of a failed commit with its parameter values.
@@ -135,8 +138,12 @@ internal sealed class InlineSql<TEvent>(
                 sources?.Add(e);
             }
         if (pending.Count == 0) return;
+        // The statements are queued here and sent with the events in Marten's one batch: the span is the projections' own work.
+        using var span = LedgerActivity.Start("ledger.projections.inline");
         var commands = new List<NpgsqlBatchCommand>(8);
         foreach (var projection in projections) projection.Project(pending, commands);
+        span?.SetTag("ledger.events", pending.Count);
+        span?.SetTag("ledger.statements", commands.Count);
         foreach (var command in commands) operations.QueueOperation(new SqlOperation(command));
 
         IMessageSink? sink = null;

@@ -65,7 +65,10 @@ public static class LedgerApi
         return app;
     }
 
-    /// <summary>JSON lines in production, readable text in development. Card data and keys never reach a log call.</summary>
+    /// <summary>
+    /// JSON lines in production, readable text in development. Card data and keys never reach a log call. Serilog takes the
+    /// trace and span ids of the current activity onto each event: JSON's TraceId and SpanId, the text's last field.
+    /// </summary>
     private static void ConfigureLogger(LoggerConfiguration logger, IConfiguration configuration, IHostEnvironment environment)
     {
         logger
@@ -74,7 +77,7 @@ public static class LedgerApi
             .ReadFrom.Configuration(configuration)
             .Enrich.FromLogContext();
         if (environment.IsDevelopment())
-            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j} {TraceId}{NewLine}{Exception}");
         else
             logger.WriteTo.Console(new JsonFormatter(renderMessage: true));
     }

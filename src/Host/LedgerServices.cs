@@ -86,7 +86,8 @@ public static class LedgerServices
                 Options = "-c synchronous_commit=off", ApplicationName = "ledger-gateway-simulator", NoResetOnClose = true,
                 MaxAutoPrepare = 8, AutoPrepareMinUsages = 2,
             };
-            return new SimulatedGateway.Books(NpgsqlDataSource.Create(connection.ConnectionString));
+            // Named, so its metrics and spans say "ledger-gateway-simulator" rather than its connection string.
+            return new SimulatedGateway.Books(new NpgsqlDataSourceBuilder(connection.ConnectionString) { Name = "ledger-gateway-simulator" }.Build());
         });
         services.AddSingleton<SimulatedGateway>();
         services.AddSingleton<IPaymentGateway>(sp => new RetryingGateway(
@@ -102,7 +103,7 @@ public static class LedgerServices
         services.AddSingleton<IValidateOptions<Auditing.AuditOptions>, Auditing.AuditOptionsValidation>();
         services.AddSingleton<Auditing.WriteCheckpoints>();
         services.AddSingleton<Wolverine.Runtime.Agents.IAgentFamily>(sp => sp.GetRequiredService<Auditing.WriteCheckpoints>());
-        services.AddLedgerTelemetry();
+        services.AddLedgerTelemetry(configuration);
         services.AddApiKeys(configuration);
         services.AddLedgerRateLimits(configuration);
         services.AddLedgerConsole(configuration);

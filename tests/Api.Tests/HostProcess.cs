@@ -14,6 +14,11 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
     /// <summary>The host's last lines of output, for failure messages.</summary>
     public string RecentOutput => string.Join('\n', _output);
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _all = new();
+
+    /// <summary>Every line the host wrote, across restarts.</summary>
+    public IReadOnlyCollection<string> Output => _all;
+
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
     private volatile bool _inError;
 
@@ -32,6 +37,7 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
                 || line.Contains(" ERR]", StringComparison.Ordinal) || line.Contains(" FTL]", StringComparison.Ordinal);
         if (_inError && _errors.Count < 200) _errors.Enqueue(line);
         _output.Enqueue(line);
+        _all.Enqueue(line);
         while (_output.Count > 40) _output.TryDequeue(out _);
     }
 

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Ledger.Api.Tests;
 
 /// <summary>A request a webhook receiver got: the raw body, its signature header, and when.</summary>
-public sealed record ReceivedWebhook(string Body, string? Signature, string? EventIdHeader, DateTimeOffset At, int AnsweredWith)
+public sealed record ReceivedWebhook(string Body, string? Signature, string? EventIdHeader, DateTimeOffset At, int AnsweredWith,
+    string? CorrelationId = null, string? TraceParent = null)
 {
     public JsonElement Json => JsonDocument.Parse(Body).RootElement;
     public string EventId => Json.GetProperty("id").GetString()!;
@@ -44,7 +45,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
             if (Delay > TimeSpan.Zero) await Task.Delay(Delay);
             var status = AnswerWith;
             Received.Enqueue(new ReceivedWebhook(body, http.Request.Headers["Ledger-Signature"].FirstOrDefault(),
-                http.Request.Headers["Ledger-Event-Id"].FirstOrDefault(), DateTimeOffset.UtcNow, status));
+                http.Request.Headers["Ledger-Event-Id"].FirstOrDefault(), DateTimeOffset.UtcNow, status,
+                http.Request.Headers["X-Correlation-Id"].FirstOrDefault(), http.Request.Headers["traceparent"].FirstOrDefault()));
             return Results.StatusCode(status);
         });
         await _app.StartAsync();

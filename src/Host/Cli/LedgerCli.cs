@@ -62,6 +62,9 @@ public static class LedgerCli
             console.WriteLine(e.Message);
             return ExitCodes.Usage;
         }
+        using var tracing = Observability.Telemetry.CommandLineTracing(configuration);
+        using var span = tracing is null ? null : Ledger.EventStore.LedgerActivity.Start("ledger.cli");
+        span?.SetTag("ledger.cli.command", string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(2)));
         using var stop = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
         Console.CancelKeyPress += onCancel;

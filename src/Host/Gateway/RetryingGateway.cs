@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Ledger.EventStore;
 using Polly;
 using Polly.Retry;
 
@@ -28,8 +30,54 @@ public sealed class RetryingGateway(IPaymentGateway inner, GatewayRetryOptions o
         })
         .Build();
 
-    public Task<GatewayOutcome> ChargeAsync(GatewayCharge charge, CancellationToken ct) =>
-        _pipeline.ExecuteAsync(async token => await inner.ChargeAsync(charge, token), ct).AsTask();
+    /// <summary>The charge, retries and all, in one span "ledger.gateway.charge" with its outcome and decline code.</summary>
+    public async Task<GatewayOutcome> ChargeAsync(GatewayCharge charge, CancellationToken ct)
+    {
+        using var span = LedgerActivity.Start("ledger.gateway.charge", ActivityKind.Client);
+        span?.SetTag("ledger.payment.id", charge.GatewayKey);
+        var attempts = 0;
+        try
+        {
+            var outcome = await _pipeline.ExecuteAsync(async token => { attempts++; return await inner.ChargeAsync(charge, token); }, ct);
+            Tag(span, outcome);
+            span?.SetTag("ledger.gateway.attempts", attempts);
+            return outcome;
+        }
+        catch (Exception e) when (span.RecordsFailure(e))
+        {
+            throw; // never reached: the filter records the failure and lets the exception go on
+        }
+    }
 
-    public Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct) => inner.LookupAsync(gatewayKey, ct);
+    /// <summary>After a crash, what became of a charge: span "ledger.gateway.lookup".</summary>
+    public async Task<GatewayOutcome> LookupAsync(string gatewayKey, CancellationToken ct)
+    {
+        using var span = LedgerActivity.Start("ledger.gateway.lookup", ActivityKind.Client);
+        span?.SetTag("ledger.payment.id", gatewayKey);
+        try
+        {
+            var outcome = await inner.LookupAsync(gatewayKey, ct);
+            Tag(span, outcome);
+            return outcome;
+        }
+        catch (Exception e) when (span.RecordsFailure(e))
+        {
+            throw;
+        }
+    }
+
+    private static void Tag(Activity? span, GatewayOutcome outcome)
+    {
+        if (span is null) return;
+        switch (outcome)
+        {
+            case GatewayOutcome.Approved:
+                span.SetTag("ledger.gateway.outcome", "approved");
+                break;
+            case GatewayOutcome.Declined declined:
+                span.SetTag("ledger.gateway.outcome", "declined");
+                span.SetTag("ledger.gateway.decline_code", declined.Code);
+                break;
+        }
+    }
 }

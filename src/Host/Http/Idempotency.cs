@@ -108,7 +108,12 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
         var ct = CancellationToken.None;
         // The look: a read (and at most a conditional take-over), safe to repeat on a transient error like the store's
         // reads. A key used before is answered from it without appending anything.
-        var existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
+        ExistingKey existing;
+        using (var look = Ledger.EventStore.LedgerActivity.Start("ledger.idempotency.look"))
+        {
+            existing = await Ledger.EventStore.TransientRetry.RunAsync(() => ResolveAsync(scope, fingerprint, ct), ct);
+            look?.SetTag("ledger.idempotency.key", StateOf(existing));
+        }
         for (var attempt = 1; ; attempt++)
         {
             switch (existing)
@@ -136,6 +141,18 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             }
         }
     }
+
+    /// <summary>What the look found, as a span tag: new, completed (a replay), reused, in_use, expired or taken_over.</summary>
+    private static string StateOf(ExistingKey key) => key switch
+    {
+        ExistingKey.Free => "new",
+        ExistingKey.Completed => "completed",
+        ExistingKey.Reused => "reused",
+        ExistingKey.InUse => "in_use",
+        ExistingKey.Expired => "expired",
+        ExistingKey.TakenOver => "taken_over",
+        _ => "unknown",
+    };
 
     public static ApiProblem KeyReused() => new(422, "idempotency_key_reused", "Idempotency-Key reused.",
         "This Idempotency-Key was used with a different request. Use a new key for a new request.");

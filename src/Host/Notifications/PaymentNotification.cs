@@ -18,9 +18,12 @@ public sealed record WebhookEventBody(string Id, string Type, DateTime CreatedAt
 /// version), the same in every delivery and retry, so receivers de-duplicate by it. PaymentRequested makes none: a
 /// pending payment is not news to anyone but its caller, who has the answer already.
 /// </summary>
+/// <see cref="CorrelationId"/> is the event's (the trace id of the request that wrote it, unless its caller named one);
+/// <see cref="TraceParent"/> the W3C id of the span that appended it, which webhook deliveries continue.
 [Wolverine.Attributes.MessageIdentity("ledger.payment-event")]
 public sealed record PaymentNotification(
-    string Id, string Type, DateTime CreatedAt, string MerchantId, string PaymentId, long Version, NotificationData Data)
+    string Id, string Type, DateTime CreatedAt, string MerchantId, string PaymentId, long Version, NotificationData Data,
+    string? CorrelationId = null, string? TraceParent = null)
 {
     public const string Succeeded = "payment.succeeded";
     public const string Failed = "payment.failed";

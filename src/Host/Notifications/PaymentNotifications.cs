@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ledger.Domain.Payments;
 using Ledger.EventStore;
 using Ledger.Projections.Payments;
@@ -22,7 +23,7 @@ public sealed class PaymentNotifications(NotificationAudience? audience) : IInli
             if (i == 0 || events[i - 1].StreamId != e.StreamId) state = PaymentProjection.Before(e);
             state = Payment.Evolve(state, e.Data);
             if (state is not null && (audience?.Listens(state.MerchantId) ?? true) && PaymentNotification.Of(e.StreamId, e.Version, e.Data, state) is { } notification)
-                yield return (i, notification);
+                yield return (i, notification with { CorrelationId = e.Metadata.CorrelationId, TraceParent = Activity.Current?.Id });
         }
     }
 }

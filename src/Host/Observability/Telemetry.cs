@@ -1,23 +1,33 @@
+using Ledger.EventStore;
+using Microsoft.Extensions.Options;
+using Npgsql;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Ledger.Host.Observability;
 
 /// <summary>
-/// OpenTelemetry for the host (decision 0018): metrics from Ledger's meter, ASP.NET Core, Npgsql, Marten, Wolverine and
-/// the runtime, scraped by Prometheus at GET /metrics through OpenTelemetry's exporter.
+/// OpenTelemetry for the host: metrics from Ledger's meter, ASP.NET Core, Npgsql, Marten, Wolverine and the runtime,
+/// scraped by Prometheus at GET /metrics through OpenTelemetry's exporter (decision 0018); traces through OTLP or the
+/// console when configured (decision 0019).
 /// </summary>
 public static class Telemetry
 {
     /// <summary>HTTP durations in seconds: the buckets Ledger's own exposition had, so dashboards keep their quantiles.</summary>
     private static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-    public static IServiceCollection AddLedgerTelemetry(this IServiceCollection services)
+    public static IServiceCollection AddLedgerTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<DatabasePool>();
         services.AddSingleton<LedgerMeter>();
-        services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("ledger", serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}"))
+        services.AddOptions<TracingOptions>().Bind(configuration.GetSection(TracingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TracingOptions>, TracingOptions.Validation>();
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("ledger", serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}"));
+        var tracing = TracingOptions.From(configuration);
+        if (tracing.Exporting) telemetry.WithTracing(traces => Traces(traces, tracing));
+        telemetry
             .WithMetrics(metrics => metrics
                 .AddMeter(LedgerMeter.Name)
                 // ASP.NET Core's request durations and Kestrel's connections. Not its other meters (routing, auth, rate
@@ -30,6 +40,47 @@ public static class Telemetry
                 .AddView("http.server.request.duration", new ExplicitBucketHistogramConfiguration { Boundaries = DurationBuckets })
                 .AddPrometheusExporter());
         return services;
+    }
+
+    /// <summary>
+    /// Traces (decision 0019), only when an exporter is configured: ASP.NET Core's request spans (not probes or scrapes),
+    /// Wolverine's message spans, Marten's connection spans, Npgsql's command spans, HttpClient's (webhook deliveries) and
+    /// Ledger's own. Sampled by trace id at <see cref="TracingOptions.SampleRatio"/>: a caller's traceparent sets the trace
+    /// id but not the decision (its sampled flag is not trusted), while work that follows a request (a message, a webhook
+    /// delivery) keeps the request's decision.
+    /// </summary>
+    private static void Traces(TracerProviderBuilder traces, TracingOptions options)
+    {
+        var ratio = new TraceIdRatioBasedSampler(options.SampleRatio);
+        traces
+            .SetSampler(new ParentBasedSampler(ratio, remoteParentSampled: ratio, remoteParentNotSampled: ratio))
+            .AddSource(LedgerActivity.SourceName, "Wolverine", "Marten", "System.Net.Http")
+            .AddAspNetCoreInstrumentation(aspnet => aspnet.Filter = http =>
+                !http.Request.Path.StartsWithSegments("/health") && !http.Request.Path.StartsWithSegments("/metrics"))
+            .AddNpgsql();
+        switch (options.Exporter)
+        {
+            case TracingOptions.Otlp:
+                traces.AddOtlpExporter(); // endpoint, protocol and headers from the standard OTEL_EXPORTER_OTLP_* variables
+                break;
+            case TracingOptions.Console:
+                traces.AddConsoleExporter();
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The command line's traces (a rebuild's phases, an audit's reads), exported as the host's are when configured, as
+    /// service "ledger-cli"; null when no exporter is. Disposing it flushes what is left.
+    /// </summary>
+    public static TracerProvider? CommandLineTracing(IConfiguration configuration)
+    {
+        var options = TracingOptions.From(configuration);
+        if (!options.Exporting) return null;
+        var traces = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
+            .ConfigureResource(resource => resource.AddService("ledger-cli", serviceInstanceId: $"{Environment.MachineName}:{Environment.ProcessId}"));
+        Traces(traces, options);
+        return traces.Build();
     }
 
     /// <summary>

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
+using Ledger.EventStore;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -27,7 +29,8 @@ public sealed class WebhookDispatcher(
     ILogger<WebhookDispatcher> logger) : LoopingAgent("ledger-webhooks")
 {
     private sealed record Due(
-        string Id, string EndpointId, string EventId, string Body, int AttemptCount, DateTime? RetryUntil, string Url, string KeyId, byte[] SealedSecret);
+        string Id, string EndpointId, string EventId, string Body, int AttemptCount, DateTime? RetryUntil, string Url, string KeyId, byte[] SealedSecret,
+        string? CorrelationId, string? TraceParent);
 
     private sealed record Attempt(Due Delivery, DateTimeOffset At, int? StatusCode, string? Error, int DurationMs)
     {
@@ -115,7 +118,8 @@ public sealed class WebhookDispatcher(
         // One index probe per live endpoint (webhook_deliveries_due: endpoint, time, pending only), at most a few rows each, so
         // a backlog of thousands (a receiver that was down) costs no more than a few; the oldest due first across endpoints.
         await using var cmd = db.CreateCommand("""
-            select d.id, d.endpoint_id, d.event_id, d.body, d.attempt_count, d.retry_until, e.url, e.secret_key_id, e.secret_sealed
+            select d.id, d.endpoint_id, d.event_id, d.body, d.attempt_count, d.retry_until, e.url, e.secret_key_id, e.secret_sealed,
+                   d.correlation_id, d.traceparent
             from webhook_endpoints e
             cross join lateral (
                 select d.* from webhook_deliveries d
@@ -137,13 +141,21 @@ public sealed class WebhookDispatcher(
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
             due.Add(new Due(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4),
-                reader.IsDBNull(5) ? null : reader.GetDateTime(5), reader.GetString(6), reader.GetString(7), reader.GetFieldValue<byte[]>(8)));
+                reader.IsDBNull(5) ? null : reader.GetDateTime(5), reader.GetString(6), reader.GetString(7), reader.GetFieldValue<byte[]>(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetString(10)));
         return due;
     }
 
     private async Task SendAsync(HttpClient http, Due due, ChannelWriter<Attempt> results, CancellationToken stopping)
     {
         await Task.Yield();
+        // Each attempt a span in the trace of the request that wrote the event (its traceparent, kept with the delivery);
+        // HttpClient's span under it sends the receiver a traceparent of the same trace.
+        using var span = LedgerActivity.Source.StartActivity("ledger.webhook.deliver", ActivityKind.Producer,
+            ActivityContext.TryParse(due.TraceParent, null, isRemote: true, out var parent) ? parent : default);
+        span?.SetTag("ledger.webhook.delivery_id", due.Id);
+        span?.SetTag("ledger.webhook.event_id", due.EventId);
+        span?.SetTag("ledger.webhook.attempt", due.AttemptCount + 1);
         var started = clock.GetTimestamp();
         var at = clock.Now();
         int? status = null;
@@ -158,6 +170,7 @@ public sealed class WebhookDispatcher(
             request.Headers.TryAddWithoutValidation(WebhookSignature.Header, WebhookSignature.Sign(secret, clock.GetUtcNow().ToUnixTimeSeconds(), due.Body));
             request.Headers.TryAddWithoutValidation("Ledger-Event-Id", due.EventId);
             request.Headers.TryAddWithoutValidation("Ledger-Delivery-Id", due.Id);
+            if (due.CorrelationId is { } correlation) request.Headers.TryAddWithoutValidation(Http.CorrelationId.Header, correlation);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             timeout.CancelAfter(options.Value.Timeout);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
@@ -182,6 +195,8 @@ public sealed class WebhookDispatcher(
             return;
         }
         var elapsed = (int)Math.Min(int.MaxValue, clock.GetElapsedTime(started).TotalMilliseconds);
+        if (status is { } code) span?.SetTag("http.response.status_code", code);
+        if (status is not (>= 200 and < 300)) span?.SetStatus(ActivityStatusCode.Error, error is null ? $"HTTP {status}" : "no answer");
         // The slot is free for the next attempt now; the delivery is not fetched again until its result is recorded.
         _recording[due.Id] = 0;
         _inFlight.TryRemove(due.Id, out _);

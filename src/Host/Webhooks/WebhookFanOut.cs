@@ -53,10 +53,12 @@ public sealed class WebhookFanOut(WebhookDatabase webhooks, EventLog<PaymentEven
         await using var batch = db.CreateBatch(); // one implicit transaction
         var insert = new NpgsqlBatchCommand("""
             insert into webhook_deliveries
-                (id, endpoint_id, merchant_id, event_id, event_type, payment_id, version, body, status, next_attempt_at, created_at)
-            select r.id, r.endpoint_id, r.merchant_id, r.event_id, r.event_type, r.payment_id, r.version, r.body, 'pending', $9, $9
-            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
-                as r (id, endpoint_id, merchant_id, event_id, event_type, payment_id, version, body)
+                (id, endpoint_id, merchant_id, event_id, event_type, payment_id, version, body, status, next_attempt_at, created_at,
+                 correlation_id, traceparent)
+            select r.id, r.endpoint_id, r.merchant_id, r.event_id, r.event_type, r.payment_id, r.version, r.body, 'pending', $9, $9,
+                   r.correlation_id, r.traceparent
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $10::text[], $11::text[])
+                as r (id, endpoint_id, merchant_id, event_id, event_type, payment_id, version, body, correlation_id, traceparent)
             join webhook_endpoints e on e.id = r.endpoint_id and e.deleted_at is null
             on conflict (endpoint_id, event_id) do nothing
             """);
@@ -69,14 +71,16 @@ public sealed class WebhookFanOut(WebhookDatabase webhooks, EventLog<PaymentEven
         insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = rows.Select(r => r.Event.Version).ToArray() });
         Array(insert, rows.Select(r => r.Event.WebhookBody()));
         insert.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = now.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        Array(insert, rows.Select(r => r.Event.CorrelationId));
+        Array(insert, rows.Select(r => r.Event.TraceParent));
         batch.BatchCommands.Add(insert);
         batch.BatchCommands.Add(new NpgsqlBatchCommand($"select pg_notify('{Channel}', '')"));
         await batch.ExecuteNonQueryAsync(ct);
         return insert.RecordsAffected;
     }
 
-    private static void Array(NpgsqlBatchCommand command, IEnumerable<string> values) =>
-        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = values.ToArray() });
+    private static void Array(NpgsqlBatchCommand command, IEnumerable<string?> values) =>
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = values.ToArray()! }); // nulls are SQL nulls
 
     /// <summary>The notifications, with every earlier event a merchant sees of each refunded payment, read from the log.</summary>
     private async Task<List<PaymentNotification>> WithEarlierEventsAsync(List<PaymentNotification> notifications, CancellationToken ct)
@@ -91,7 +95,7 @@ public sealed class WebhookFanOut(WebhookDatabase webhooks, EventLog<PaymentEven
             if (e.Version == 1) state = null;
             state = Payment.Evolve(state, e.Data);
             if (e.Version <= upTo[e.StreamId] && state is not null && PaymentNotification.Of(e.StreamId, e.Version, e.Data, state) is { } n)
-                result.Add(n);
+                result.Add(n with { CorrelationId = e.Metadata.CorrelationId });
         }
         return result;
     }

@@ -36,6 +36,8 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         var tables = ReadModelTables.All.Where(t => projections.Contains(t.Projection)).ToList();
         var inline = ReadModel.InlineProjections().Where(p => projections.Contains(p.Name)).ToList();
         var clock = Stopwatch.StartNew();
+        using var span = LedgerActivity.Start("ledger.rebuild");
+        span?.SetTag("ledger.projections", string.Join(',', projections));
 
         // One rebuild at a time: a second would drop the first one's half-built tables. Held for the whole run.
         await using var guard = await db.OpenConnectionAsync(ct);
@@ -44,7 +46,13 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
                 throw new RebuildInProgressException();
         try
         {
-            return await RebuildLockedAsync(projections, tables, inline, clock, progress, ct);
+            var result = await RebuildLockedAsync(projections, tables, inline, clock, progress, ct);
+            span?.SetTag("ledger.events", result.Events);
+            return result;
+        }
+        catch (Exception e) when (span.RecordsFailure(e))
+        {
+            throw; // never reached: the filter records the failure and lets the exception go on
         }
         finally
         {
@@ -65,6 +73,7 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
         var horizon = await store.HorizonAsync(ct);
         var total = await store.CountBelowAsync(horizon, ct);
         long done = 0;
+        using (var load = LedgerActivity.Start("ledger.rebuild.load")) // everything below the horizon, by COPY into bare tables
         await using (var sink = await CopySink.OpenAsync(db, Schema, tables, ct))
         {
             var builder = new ReadModelBuilder(sink, projections.ToHashSet());
@@ -75,11 +84,13 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
             }
             builder.Complete();
             await sink.CompleteAsync(ct);
+            load?.SetTag("ledger.events", done);
         }
         progress?.Report((done, total));
         // Each table's keys and indexes on a connection of its own, as many tables at once as there are cores: the
         // database builds them in parallel (a table's own DDL stays in order on its connection).
-        await Parallel.ForEachAsync(await KeysAndIndexesAsync(tables, ct),
+        using (LedgerActivity.Start("ledger.rebuild.indexes"))
+            await Parallel.ForEachAsync(await KeysAndIndexesAsync(tables, ct),
             new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
             async (ddl, token) => await ExecuteAsync(ddl, token));
 
@@ -169,6 +180,9 @@ public sealed class ProjectionRebuilder(NpgsqlDataSource db, EventLog<PaymentEve
     private async Task ApplyAsync(NpgsqlConnection? locked, List<PaymentProjection> inline,
         IReadOnlyList<StoredEvent<PaymentEvent>> events, CancellationToken ct)
     {
+        using var span = LedgerActivity.Start("ledger.rebuild.catch_up");
+        span?.SetTag("ledger.events", events.Count);
+        span?.SetTag("ledger.locked", locked is not null);
         var streams = events.GroupBy(e => e.StreamId).ToList();
         var continued = streams.Where(s => s.First().Version > 1).Select(s => s.Key).ToList();
         var earlier = (continued.Count == 0 ? [] : await store.ReadStreamsAsync(continued, ct)).ToLookup(e => e.StreamId);
