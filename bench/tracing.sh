@@ -16,25 +16,24 @@ echo "building the host (Release)..." >&2
 dotnet build src/Host -c Release -nologo -v quiet >/dev/null
 HOSTDIR=src/Host/bin/Release/net10.0
 WORK=$(mktemp -d /tmp/ledger-bench-tracing.XXXXXX); [ "$(id -u)" -ne 0 ] || chown postgres "$WORK"
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 || true
+  [ ! -f "$WORK/pids" ] || kill $(cat "$WORK/pids") 2>/dev/null || true
+  for d in "$WORK"/*/data; do [ -d "$d" ] && as_pg "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run() { # variant -> "rate cpu_ms_per_charge peak_rss_mb sink"
-  local variant=$1 port=$((20000 + RANDOM % 20000)) env=()
+run() { # variant [slot] -> "rate cpu_ms_per_charge peak_rss_mb sink"
+  local variant=$1 dir="$WORK/${2:-a}" port=$((20000 + RANDOM % 20000)) env=()
   local host_port=$((port + 1)) sink_port=$((port + 2))
-  rm -rf "$WORK/data"
-  as_pg "$PG_BIN/initdb" -D "$WORK/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null
-  as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/pg.log" -w start -o "-p $port -k $WORK -c listen_addresses=127.0.0.1 \
+  rm -rf "$dir"; mkdir -p "$dir"; [ "$(id -u)" -ne 0 ] || chown postgres "$dir"
+  as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w start -o "-p $port -k $dir -c listen_addresses=127.0.0.1 \
     -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=300 -c timezone=UTC" >/dev/null
   "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt -c "create database ledger" >/dev/null
-  bench/otlp-sink.py "$sink_port" >"$WORK/sink.out" 2>&1 & local sink=$!; PIDS+=("$sink")
+  bench/otlp-sink.py "$sink_port" >"$dir/sink.out" 2>&1 & local sink=$!
   case $variant in
     off) ;;
     0%) env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf Ledger__Telemetry__Traces__SampleRatio=0) ;;
@@ -42,8 +41,8 @@ run() { # variant -> "rate cpu_ms_per_charge peak_rss_mb sink"
   esac
   (cd "$HOSTDIR" && exec env ConnectionStrings__Ledger="Host=127.0.0.1;Port=$port;Username=postgres;Database=ledger" \
     ASPNETCORE_ENVIRONMENT=Development Serilog__MinimumLevel__Default=Warning "${env[@]}" \
-    dotnet Ledger.Host.dll --urls "http://127.0.0.1:$host_port") >"$WORK/host.log" 2>&1 &
-  local host=$!; PIDS+=("$host")
+    dotnet Ledger.Host.dll --urls "http://127.0.0.1:$host_port") >"$dir/host.log" 2>&1 &
+  local host=$!; echo "$host $sink" >>"$WORK/pids"
   for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$host_port/health/ready" >/dev/null && break; sleep 0.1; done
   wrk -t2 -c"$CLIENTS" -d"${WARMUP}s" -s bench/wrk/charge.lua "http://127.0.0.1:$host_port" >/dev/null
   local before; before=$(cpu_ticks "$host")
@@ -55,10 +54,11 @@ run() { # variant -> "rate cpu_ms_per_charge peak_rss_mb sink"
   local requests; requests=$(awk '/requests in/ {print $1}' <<<"$out")
   kill "$host"; wait "$host" 2>/dev/null || true
   kill "$sink"; wait "$sink" 2>/dev/null || true
-  as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
   local cpu; cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
-  echo "$rate $cpu $rss $errors $(sed -n 's/otlp-sink: \([0-9]*\) requests, \([0-9]*\) bytes/\1 posts, \2 bytes/p' "$WORK/sink.out")"
+  echo "$rate $cpu $rss $errors $(sed -n 's/otlp-sink: \([0-9]*\) requests, \([0-9]*\) bytes/\1 posts, \2 bytes/p' "$dir/sink.out")"
 }
+
 
 declare -A total count
 printf '| round | setting | charges/s | host CPU ms per charge | peak RSS MB | non-2xx | what reached the sink |\n| --- | --- | ---: | ---: | ---: | ---: | --- |\n'

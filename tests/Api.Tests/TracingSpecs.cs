@@ -175,6 +175,32 @@ public sealed class TracingSpecs : IAsyncLifetime
         exported.ShouldNotContain("\"cvc\"");
     }
 
+    [Fact]
+    public async Task The_command_line_exports_a_rebuilds_phases_as_service_ledger_cli()
+    {
+        (await ChargeWith()).StatusCode.ShouldBe(HttpStatusCode.Created);
+        var environment = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Ledger"] = _db.ConnectionString,
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        };
+
+        var (exit, output) = await Cli.RunProcess(environment, "projections", "rebuild", "payment_views");
+
+        exit.ShouldBe(0, output);
+        var cli = _collector.Spans.Where(s => s.Service == "ledger-cli").ToList(); // the provider flushes as the process ends
+        var root = cli.Single(s => s.Name == "ledger.cli");
+        root["ledger.cli.command"].ShouldBe("projections rebuild");
+        var trace = _collector.Trace(root.TraceId);
+        var rebuild = trace.Single(s => s.Name == "ledger.rebuild");
+        rebuild.ParentSpanId.ShouldBe(root.SpanId);
+        rebuild["ledger.projections"].ShouldBe("payment_views");
+        trace.ShouldContain(s => s.Name == "ledger.rebuild.load" && s.ParentSpanId == rebuild.SpanId);
+        trace.ShouldContain(s => s.Name == "ledger.rebuild.indexes" && s.ParentSpanId == rebuild.SpanId);
+        trace.ShouldContain(s => s.Scope == "Npgsql");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _host.DisposeAsync();
@@ -222,6 +248,42 @@ public sealed class UnsampledTracingSpecs : IAsyncLifetime
     {
         await _host.DisposeAsync();
         await _collector.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+}
+
+/// <summary>The console exporter, for a look on one's own machine: the spans on the host's standard output.</summary>
+public sealed class ConsoleTracingSpecs : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private HostProcess _host = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        await _db.InitializeAsync();
+        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string> { ["Ledger:Telemetry:Traces:Exporter"] = "console" });
+        await _host.StartAsync();
+    }
+
+    [Fact]
+    public async Task Each_span_of_a_charge_is_printed_with_the_trace_id_the_answer_names()
+    {
+        var answer = await _host.Client(LedgerApp.Acme).Charge();
+
+        answer.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var traceId = answer.Headers.GetValues("X-Correlation-Id").Single();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!_host.Output.Any(l => l.Contains("Activity.DisplayName:        POST /v1/payments")) && DateTime.UtcNow < deadline) await Task.Delay(100);
+        var printed = string.Join('\n', _host.Output);
+        printed.ShouldContain($"Activity.TraceId:            {traceId}");
+        printed.ShouldContain("Activity.DisplayName:        ledger.gateway.charge");
+        printed.ShouldContain("Activity.DisplayName:        POST /v1/payments");
+        printed.ShouldNotContain(Requests.GoodCard);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.DisposeAsync();
         await _db.DisposeAsync();
     }
 }
