@@ -92,7 +92,7 @@ public static class OpenApiSetup
             {
                 if (response is not OpenApiResponse r) continue;
                 r.Headers ??= new Dictionary<string, IOpenApiHeader>();
-                r.Headers[CorrelationId.Header] = Header("The request's correlation id: yours if you sent a valid one, else one the host made. In every log line and event of the request.");
+                r.Headers[CorrelationId.Header] = Header("The request's correlation id: yours if you sent a valid X-Correlation-Id, else the request's W3C trace id (32 hex digits; your traceparent's, if you sent one). In every log line, event and webhook delivery of the request.");
                 if (status is "429" or "503") // a 409's Retry-After is documented with the idempotency headers above
                     r.Headers["Retry-After"] = Header("Seconds to wait before retrying.", JsonSchemaType.Integer);
                 if (status == "401")
