@@ -1,6 +1,7 @@
 # Ledger: `make run` (ledger on http://127.0.0.1:5080 with its own PostgreSQL), `make test`, `make stop`.
 SHELL := /bin/bash
 URL   ?= http://127.0.0.1:5080
+GRPC_URL ?= http://127.0.0.1:5081
 PID   := .data/ledger.pid
 HOSTDIR := src/Host/bin/Release/net10.0
 # A development signing key for the log's checkpoints, made on the first `make run` (docs/operations.md: in
@@ -25,9 +26,9 @@ run: build
 	  echo "Ledger is already running on $(URL) (pid $$(cat $(PID))); 'make stop' stops it."; \
 	else \
 	  scripts/pg.sh start && mkdir -p .data && \
-	  echo "Ledger on $(URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)" && \
+	  echo "Ledger on $(URL), gRPC on $(GRPC_URL)  (Ctrl-C to stop; 'make stop' stops PostgreSQL too)" && \
 	  echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/pg.sh url)" ASPNETCORE_ENVIRONMENT=Development && \
-	  export Ledger__Audit__SigningKeyFile=$(AUDITKEY) Ledger__Audit__CheckpointFile=$(CURDIR)/.data/audit/checkpoints.jsonl && \
+	  export Ledger__Audit__SigningKeyFile=$(AUDITKEY) Ledger__Audit__CheckpointFile=$(CURDIR)/.data/audit/checkpoints.jsonl Ledger__Grpc__Url=$(GRPC_URL) && \
 	  { [ -z "$(LEDGER_RABBITMQ_URI)" ] || export Ledger__RabbitMq__Uri="$(LEDGER_RABBITMQ_URI)"; } && \
 	  cd $(HOSTDIR) && { [ -f $(AUDITKEY) ] || dotnet Ledger.Host.dll audit keygen --out $(AUDITKEY) >/dev/null; } && \
 	  exec dotnet Ledger.Host.dll --urls $(URL); \

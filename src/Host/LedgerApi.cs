@@ -1,3 +1,4 @@
+using Ledger.Host.Grpc;
 using Ledger.Host.Http;
 using Ledger.Host.Observability;
 using Ledger.Host.WebConsole;
@@ -23,6 +24,7 @@ public static class LedgerApi
         builder.Services.AddSerilog((_, logger) => ConfigureLogger(logger, builder.Configuration, builder.Environment),
             preserveStaticLogger: true, writeToProviders: true);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
+        builder.ListenForGrpc(); // gRPC's own HTTP/2 endpoint, when Ledger:Grpc:Url is set (Grpc/GrpcSetup.cs)
         builder.Services.AddLedger(builder.Configuration);
         // Wolverine.Http: the endpoints are the static classes with [WolverineGet]/[WolverinePost] methods in this
         // assembly. Their handler code is generated ahead (`make codegen`, Internal/Generated) and loaded as compiled
@@ -62,6 +64,7 @@ public static class LedgerApi
         app.MapLedgerHealth();
         app.MapWolverineEndpoints();
         app.MapLedgerMetrics();
+        app.MapLedgerGrpc();
         return app;
     }
 

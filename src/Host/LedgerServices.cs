@@ -109,6 +109,7 @@ public static class LedgerServices
         services.AddLedgerConsole(configuration);
         services.AddLedgerHealth();
         services.AddLedgerOpenApi();
+        Grpc.GrpcSetup.AddLedgerGrpc(services);
         // What the document says about JSON must be what the handlers accept: numbers are numbers, never strings.
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
         return services;

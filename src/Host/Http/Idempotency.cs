@@ -79,10 +79,13 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     /// Same request = same method, path and canonical body (keys sorted, no whitespace). Keyed HMAC, because the
     /// body holds a card number and a plain hash of one can be reversed by brute force.
     /// </summary>
-    public byte[] Fingerprint(HttpRequest request, byte[] body)
+    public byte[] Fingerprint(HttpRequest request, byte[] body) => Fingerprint(request.Method, request.Path, body);
+
+    /// <summary>The same, given the HTTP method and path the request is (gRPC's calls name the HTTP endpoint they share keys with).</summary>
+    public byte[] Fingerprint(string method, string path, byte[] body)
     {
         var canonical = Ledger.EventStore.CanonicalJson.Of(JsonNode.Parse(body));
-        var text = $"{request.Method}\n{request.Path}\n{canonical}";
+        var text = $"{method}\n{path}\n{canonical}";
         return HMACSHA256.HashData(secrets.FingerprintKey, Encoding.UTF8.GetBytes(text));
     }
 
@@ -105,6 +108,14 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     public async Task<IResult> RunAsync(IdempotencyScope scope, byte[] fingerprint,
         Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
     {
+        var (answer, replayed) = await RunCoreAsync(scope, fingerprint, write, resume);
+        return new StoredResponseResult(answer, replayed);
+    }
+
+    /// <summary>The same protocol, answering with the stored response and whether it is a replay (for gRPC, which answers otherwise).</summary>
+    public async Task<(StoredResponse Answer, bool Replayed)> RunCoreAsync(IdempotencyScope scope, byte[] fingerprint,
+        Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
+    {
         var ct = CancellationToken.None;
         // The look: a read (and at most a conditional take-over), safe to repeat on a transient error like the store's
         // reads. A key used before is answered from it without appending anything.
@@ -119,11 +130,11 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             switch (existing)
             {
                 case ExistingKey.Completed done:
-                    return new StoredResponseResult(done.Response, replayed: true);
+                    return (done.Response, true);
                 case ExistingKey.Reused:
                     throw KeyReused();
                 case ExistingKey.TakenOver taken when resume is not null:
-                    return new StoredResponseResult(await resume(taken.ResourceId, ct), replayed: true);
+                    return (await resume(taken.ResourceId, ct), true);
                 case ExistingKey.Free when attempt <= MaxWrites:
                     break; // never used or pruned (the usual new request), or the claim that beat ours rolled back
                 case ExistingKey.Expired when attempt <= MaxWrites && await ForgetIfExpiredAsync(scope, ct):
@@ -133,7 +144,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
             }
             try
             {
-                return new StoredResponseResult(await write(ct), replayed: false);
+                return (await write(ct), false);
             }
             catch (PostgresException e) when (IsClaimConflict(e))
             {

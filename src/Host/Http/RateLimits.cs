@@ -14,7 +14,7 @@ public sealed class RateLimitOptions
 }
 
 /// <summary>
-/// A token bucket per API key on /v1 (per client address for requests without a valid key, which slows guessing, and
+/// A token bucket per API key on /v1 and gRPC's ledger.v1 services, shared (per client address for requests without a valid key, which slows guessing, and
 /// for the console's sign-in attempts).
 /// Over the limit: 429 problem+json `rate_limited` with Retry-After, never the framework's bare 503.
 /// <para>
@@ -37,8 +37,10 @@ public static class RateLimits
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                // The API, and the console's sign-in form (a key guessed there is as good as one guessed on the API).
-                if (!context.Request.Path.StartsWithSegments("/v1") && !WebConsole.SignIn.IsAttempt(context.Request))
+                // The API over HTTP and gRPC (/ledger.v1.Payments/...: one budget per key for both), and the console's sign-in
+                // form (a key guessed there is as good as one guessed on the API).
+                if (!context.Request.Path.StartsWithSegments("/v1") && context.Request.Path.Value?.StartsWith("/ledger.v1.", StringComparison.Ordinal) != true
+                    && !WebConsole.SignIn.IsAttempt(context.Request))
                     return RateLimitPartition.GetNoLimiter("unlimited");
                 var hosts = context.RequestServices.GetRequiredService<LiveHosts>().Count;
                 var partition = context.User.FindFirst("key_id")?.Value is { } keyId
@@ -62,9 +64,13 @@ public static class RateLimits
                     return new ValueTask(WebConsole.ConsoleHtml.Problem(context.HttpContext, 429, "Too many attempts.",
                         $"Too many sign-in attempts from this address. Try again in {seconds.ToString(CultureInfo.InvariantCulture)} s.").ExecuteAsync(context.HttpContext));
                 }
-                return new ValueTask(Problems.WriteAsync(context.HttpContext, new ApiProblem(429, "rate_limited", "Too many requests.",
+                var problem = new ApiProblem(429, "rate_limited", "Too many requests.",
                     $"This key is limited to {limits.PermitsPerSecond} requests per second (bursts of {limits.Burst}). Retry after {seconds.ToString(CultureInfo.InvariantCulture)} s.")
-                    { RetryAfterSeconds = seconds }));
+                    { RetryAfterSeconds = seconds };
+                // A gRPC call is refused in gRPC's terms: RESOURCE_EXHAUSTED with a RetryInfo, not an HTTP 429 its client cannot read.
+                return Grpc.GrpcErrors.IsGrpc(context.HttpContext.Request)
+                    ? new ValueTask(Grpc.GrpcErrors.WriteAsync(context.HttpContext, problem))
+                    : new ValueTask(Problems.WriteAsync(context.HttpContext, problem));
             };
         });
     }

@@ -20,17 +20,22 @@ public static class ListRefunds
     {
         return await reads.ReadAsync(http, async db =>
         {
-            var ct = http.RequestAborted;
-            var payment = await GetPayment.FindAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), ct)
-                ?? throw ApiProblem.PaymentNotFound();
-            await using var cmd = db.CreateCommand(
-                "select id, amount, reason, created_at from refund_views where payment_id = $1 order by version");
-            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-            var refunds = new List<RefundResource>();
-            await using (var reader = await cmd.ExecuteReaderAsync(ct))
-                while (await reader.ReadAsync(ct))
-                    refunds.Add(new RefundResource(reader.GetString(0), id, reader.GetInt64(1), reader.GetString(2), reader.GetDateTime(3), payment.ReceiptNumber));
-            return Results.Text(System.Text.Json.JsonSerializer.Serialize(new RefundList(refunds), ApiJson.Default.RefundList), "application/json");
+            var refunds = await ReadAsync(db, id, http.User.IsAuditor() ? null : http.User.MerchantId(), http.RequestAborted);
+            return Results.Text(System.Text.Json.JsonSerializer.Serialize(refunds, ApiJson.Default.RefundList), "application/json");
         });
+    }
+
+    /// <summary>The payment's refunds, oldest first, if <paramref name="merchantId"/> (null: anyone's) may see it; else not found.</summary>
+    public static async Task<RefundList> ReadAsync(NpgsqlDataSource db, string id, string? merchantId, CancellationToken ct)
+    {
+        var payment = await GetPayment.FindAsync(db, id, merchantId, ct) ?? throw ApiProblem.PaymentNotFound();
+        await using var cmd = db.CreateCommand(
+            "select id, amount, reason, created_at from refund_views where payment_id = $1 order by version");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        var refunds = new List<RefundResource>();
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                refunds.Add(new RefundResource(reader.GetString(0), id, reader.GetInt64(1), reader.GetString(2), reader.GetDateTime(3), payment.ReceiptNumber));
+        return new RefundList(refunds);
     }
 }

@@ -40,16 +40,28 @@ public static class RefundPayment
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);
         var read = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreateRefundRequest, http.RequestAborted);
+        var (answer, replayed) = await RefundAsync(http, id, merchant, key, read, store, idempotency, meter, clock);
+        return new StoredResponseResult(answer, replayed);
+    }
+
+    /// <summary>
+    /// The refund, whatever it came over (HTTP here, gRPC in Grpc/PaymentsService.cs), under the key's idempotency record,
+    /// which both share. The answer is the HTTP one (status and JSON), as stored for replays: a refusal is a stored problem.
+    /// </summary>
+    public static async Task<(StoredResponse Answer, bool Replayed)> RefundAsync(
+        HttpContext http, string id, string merchant, string key, ReadBody<CreateRefundRequest> read,
+        EventLog<PaymentEvent> store, Idempotency idempotency, Observability.LedgerMeter meter, TimeProvider clock)
+    {
         var (body, raw) = (read.Value, read.Raw);
         Validate(read);
 
         var scope = new IdempotencyScope(merchant, Endpoint, key);
-        var fingerprint = idempotency.Fingerprint(http.Request, raw);
+        var fingerprint = idempotency.Fingerprint("POST", $"/v1/payments/{id}/refunds", raw);
         var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
         var refundId = $"re_{Guid.NewGuid():N}";
         var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
         // A key seen before is answered from its record, without folding or appending anything.
-        return await idempotency.RunAsync(scope, fingerprint, async ct =>
+        return await idempotency.RunCoreAsync(scope, fingerprint, async ct =>
         {
             var history = await store.ReadStreamAsync(id, ct: ct);
             if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)

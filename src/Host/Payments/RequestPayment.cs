@@ -59,6 +59,20 @@ public static class RequestPayment
         var merchant = http.User.RequireMerchant();
         var key = Idempotency.ParseKey(http.Request);
         var read = await JsonBody.ReadAsync(http.Request, ApiJson.Default.CreatePaymentRequest, http.RequestAborted);
+        var (answer, replayed) = await ChargeAsync(http, merchant, key, read, store, idempotency, gateway, completion, secrets, meter, clock);
+        return new StoredResponseResult(answer, replayed);
+    }
+
+    /// <summary>
+    /// The charge, whatever it came over (HTTP here, gRPC in Grpc/PaymentsService.cs): validated, then run under the key's
+    /// idempotency record, which both share: the fingerprint is this endpoint's, over the body as the JSON API reads it.
+    /// The answer is the HTTP one (status and JSON), as stored for replays; a validation failure or a key in use throws.
+    /// </summary>
+    public static async Task<(StoredResponse Answer, bool Replayed)> ChargeAsync(
+        HttpContext http, string merchant, string key, ReadBody<CreatePaymentRequest> read,
+        EventLog<PaymentEvent> store, Idempotency idempotency, IPaymentGateway gateway, ChargeCompletion completion, Secrets secrets,
+        Observability.LedgerMeter meter, TimeProvider clock)
+    {
         var (body, raw) = (read.Value, read.Raw);
         var now = clock.Now();
         Validate(read, now);
@@ -71,11 +85,11 @@ public static class RequestPayment
                 secrets.CardFingerprint(card.Number!)),
             body.Description, body.Metadata ?? [], now);
         var scope = new IdempotencyScope(merchant, Endpoint, key);
-        var fingerprint = idempotency.Fingerprint(http.Request, raw);
+        var fingerprint = idempotency.Fingerprint("POST", "/v1/payments", raw);
         var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
 
         var requested = PaymentDecider.Decide(request, null);
-        return await idempotency.RunAsync(scope, fingerprint,
+        return await idempotency.RunCoreAsync(scope, fingerprint,
             write: async ct =>
             {
                 await store.AppendAsync(paymentId, 0, requested, metadata,
