@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // One call to Ledger's gRPC API the way an outside caller makes it: @grpc/grpc-js and @grpc/proto-loader (npm), the
 // service definitions loaded from proto/ledger/v1/*.proto at run time, nothing generated or shared with the host.
-//   node scripts/grpc-call.mjs ADDRESS Service/Method 'REQUEST-JSON' [metadata-name=value ...]
+//   node scripts/grpc-call.mjs ADDRESS Service/Method 'REQUEST-JSON' [metadata-name=value ...] [--take N]
 //   node scripts/grpc-call.mjs 127.0.0.1:5081 Payments/CreatePayment '{"amount":1250,...}' authorization='Bearer sk_test_acme' idempotency-key=k1
 // Prints one JSON document: {"response": ..., "headers": {...}} or {"error": {"code", "codeName", "message", "details"}},
-// with a google.rpc.Status's details (ErrorInfo, BadRequest, RetryInfo) decoded. Exit code 0 either way; 2 on a usage error.
+// with a google.rpc.Status's details (ErrorInfo, BadRequest, RetryInfo) decoded. A server stream (Audit/WatchLog) prints
+// one JSON line per message and ends after --take N of them (default 10). Exit code 0 either way; 2 on a usage error.
 // Needs NODE_PATH to find the two packages (docs/grpc.md: npm install --prefix .data/npm @grpc/grpc-js @grpc/proto-loader).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -15,13 +16,16 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
 
-const [address, method, body, ...pairs] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const takeAt = args.indexOf('--take');
+const take = takeAt >= 0 ? Number(args.splice(takeAt, 2)[1]) : 10;
+const [address, method, body, ...pairs] = args;
 if (!address || !method || !method.includes('/')) {
   console.error('usage: grpc-call.mjs ADDRESS Service/Method REQUEST-JSON [name=value ...]');
   process.exit(2);
 }
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'proto');
-const definition = protoLoader.loadSync(['ledger/v1/payments.proto'], {
+const definition = protoLoader.loadSync(['ledger/v1/payments.proto', 'ledger/v1/audit.proto'], {
   includeDirs: [root], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true,
 });
 const ledger = grpc.loadPackageDefinition(definition).ledger.v1;
@@ -56,16 +60,32 @@ function details(error) {
   });
 }
 
-const headers = {};
-const call = client[rpc](JSON.parse(body || '{}'), metadata, { deadline: Date.now() + 30000 }, (error, response) => {
-  if (error) {
-    const codeName = Object.keys(grpc.status).find(k => grpc.status[k] === error.code);
-    console.log(JSON.stringify({ error: { code: error.code, codeName, message: error.details, details: details(error) } }, null, 2));
-  } else {
-    console.log(JSON.stringify({ headers, response }, null, 2));
-  }
-  client.close();
-});
-call.on('metadata', m => {
-  for (const [k, v] of Object.entries(m.getMap())) if (k === 'idempotent-replayed') headers[k] = v;
-});
+function printError(error) {
+  const codeName = Object.keys(grpc.status).find(k => grpc.status[k] === error.code);
+  console.log(JSON.stringify({ error: { code: error.code, codeName, message: error.details, details: details(error) } }, null, 2));
+}
+
+if (client[rpc].responseStream) {
+  // A server stream: each message as it comes, one JSON line, until --take of them.
+  let seen = 0;
+  const stream = client[rpc](JSON.parse(body || '{}'), metadata);
+  stream.on('data', message => {
+    console.log(JSON.stringify(message));
+    if (++seen >= take) { stream.cancel(); }
+  });
+  stream.on('error', error => { if (error.code !== grpc.status.CANCELLED) printError(error); client.close(); });
+  stream.on('end', () => client.close());
+} else {
+  const headers = {};
+  const call = client[rpc](JSON.parse(body || '{}'), metadata, { deadline: Date.now() + 30000 }, (error, response) => {
+    if (error) {
+      printError(error);
+    } else {
+      console.log(JSON.stringify({ headers, response }, null, 2));
+    }
+    client.close();
+  });
+  call.on('metadata', m => {
+    for (const [k, v] of Object.entries(m.getMap())) if (k === 'idempotent-replayed') headers[k] = v;
+  });
+}

@@ -109,7 +109,7 @@ public static class LedgerServices
         services.AddLedgerConsole(configuration);
         services.AddLedgerHealth();
         services.AddLedgerOpenApi();
-        Grpc.GrpcSetup.AddLedgerGrpc(services);
+        Grpc.GrpcSetup.AddLedgerGrpc(services, configuration);
         // What the document says about JSON must be what the handlers accept: numbers are numbers, never strings.
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
         return services;

@@ -320,6 +320,24 @@ public sealed class GrpcOutsideClientSpecs : IAsyncLifetime
             .GetProperty("fieldViolations").EnumerateArray().Select(v => v.Str("field"))
             .ShouldBe(["amount", "currency", "order_id", "card"], ignoreOrder: true);
         (await _db.ScalarAsync<long>("select count(*) from payment_views where merchant_id = 'acme'")).ShouldBe(1);
+
+        var stream = (await Call("Audit/GetStreamEvents", new JsonObject { ["paymentId"] = id }, auth)).GetProperty("response");
+        stream.GetProperty("events").EnumerateArray().Select(e => e.Str("type")).ShouldBe(["payment_requested", "payment_charged", "payment_refunded"]);
+        var history = (await Call("Audit/GetHistory", new JsonObject { ["paymentId"] = id, ["atVersion"] = 2 }, auth)).GetProperty("response");
+        history.Str("status").ShouldBe("PAYMENT_STATUS_SUCCEEDED");
+        var watched = await Lines("Audit/WatchLog", new JsonObject { ["after"] = 0 }, $"authorization=Bearer {LedgerApp.Auditor}", "--take", "3");
+        watched.Select(e => e.Str("streamId")).ShouldAllBe(s => s == id);
+        watched.Select(e => e.Str("type")).ShouldBe(["payment_requested", "payment_charged", "payment_refunded"]);
+    }
+
+    /// <summary>A server stream's messages, one JSON document per line.</summary>
+    private async Task<List<System.Text.Json.JsonElement>> Lines(string method, JsonObject request, params string[] rest)
+    {
+        var script = Path.Combine(ChildProcess.RepositoryRoot(), "scripts", "grpc-call.mjs");
+        var run = await ChildProcess.RunAsync("node", [script, _address, method, request.ToJsonString(), .. rest],
+            new Dictionary<string, string?> { ["NODE_PATH"] = _modules }, TimeSpan.FromSeconds(60));
+        run.Exit.ShouldBe(0, run.Output);
+        return run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
     }
 
     public async ValueTask DisposeAsync()

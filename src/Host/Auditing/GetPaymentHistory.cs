@@ -29,15 +29,21 @@ public static class GetPaymentHistory
         var at = query.Time("at");
         if (atVersion is not null && at is not null) query.Fail("at", "Give atVersion or at, not both.");
         query.ThrowIfInvalid();
+        var state = await FoldAsync(store, id, http.User, atVersion, at, http.RequestAborted);
+        return Results.Text(Payments.PaymentResource.From(state).ToJson(), "application/json");
+    }
 
+    /// <summary>The payment as of a version or a moment (or now), if <paramref name="user"/> may see it; else not found.</summary>
+    public static async Task<Payment> FoldAsync(
+        EventLog<PaymentEvent> store, string id, System.Security.Claims.ClaimsPrincipal user, long? atVersion, DateTimeOffset? at, CancellationToken ct)
+    {
         // Marten cuts the stream where asked. Ownership is judged on the first event, which a cut keeps unless the
         // payment did not exist yet: then its first event alone says whether it is the caller's to know about.
-        var events = await store.FetchStreamAsync(id, atVersion, at, http.RequestAborted);
-        var first = events.Count > 0 ? events[0] : (await store.FetchStreamAsync(id, toVersion: 1, ct: http.RequestAborted)).FirstOrDefault();
-        if (first is not PaymentRequested requested || (!http.User.IsAuditor() && requested.MerchantId != http.User.MerchantId()))
+        var events = await store.FetchStreamAsync(id, atVersion, at, ct);
+        var first = events.Count > 0 ? events[0] : (await store.FetchStreamAsync(id, toVersion: 1, ct: ct)).FirstOrDefault();
+        if (first is not PaymentRequested requested || (!user.IsAuditor() && requested.MerchantId != user.MerchantId()))
             throw ApiProblem.PaymentNotFound();
-        var state = Payment.Fold(events)
+        return Payment.Fold(events)
             ?? throw new ApiProblem(404, "payment_not_found", "Payment not found at that point.", "The payment did not exist yet at that moment.");
-        return Results.Text(Payments.PaymentResource.From(state).ToJson(), "application/json");
     }
 }

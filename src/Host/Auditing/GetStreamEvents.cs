@@ -24,12 +24,16 @@ public static class GetStreamEvents
     }
 
     /// <summary>The stream's events up to a point, or a 404 if it does not exist or belongs to another merchant.</summary>
+    public static Task<IReadOnlyList<StoredEvent<PaymentEvent>>> ReadVisibleAsync(
+        EventLog<PaymentEvent> store, string id, HttpContext http, long? toVersion, DateTimeOffset? toTime) =>
+        ReadVisibleAsync(store, id, http.User, toVersion, toTime, http.RequestAborted);
+
     public static async Task<IReadOnlyList<StoredEvent<PaymentEvent>>> ReadVisibleAsync(
-        EventLog<PaymentEvent> store, string id, HttpContext http, long? toVersion, DateTimeOffset? toTime)
+        EventLog<PaymentEvent> store, string id, System.Security.Claims.ClaimsPrincipal user, long? toVersion, DateTimeOffset? toTime, CancellationToken ct)
     {
-        var events = await store.ReadStreamAsync(id, toVersion, toTime, http.RequestAborted);
+        var events = await store.ReadStreamAsync(id, toVersion, toTime, ct);
         var owner = events is [{ Data: PaymentRequested requested }, ..] ? requested.MerchantId : null;
-        if (owner is null || (!http.User.IsAuditor() && owner != http.User.MerchantId())) throw ApiProblem.PaymentNotFound();
+        if (owner is null || (!user.IsAuditor() && owner != user.MerchantId())) throw ApiProblem.PaymentNotFound();
         return events;
     }
 }

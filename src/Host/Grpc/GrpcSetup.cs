@@ -10,12 +10,16 @@ namespace Ledger.Host.Grpc;
 /// </summary>
 public static class GrpcSetup
 {
-    public static IServiceCollection AddLedgerGrpc(this IServiceCollection services)
+    public static IServiceCollection AddLedgerGrpc(this IServiceCollection services, IConfiguration configuration)
     {
+        services.Configure<GrpcOptions>(configuration.GetSection("Ledger:Grpc"));
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = JsonBody.MaxBytes;
             grpc.EnableDetailedErrors = false;
+            // No catch-all routes for unknown services: they would make the HTTP API's wrong-method answers 404s rather than
+            // 405s. An unknown gRPC method is then a routing 404, which gRPC clients read as UNIMPLEMENTED.
+            grpc.IgnoreUnknownServices = true;
             grpc.Interceptors.Add<GrpcErrors.Interceptor>();
         });
         services.AddGrpcReflection();
@@ -24,6 +28,7 @@ public static class GrpcSetup
         {
             health.Services.Map("", check => check.Tags.Contains("ready"));
             health.Services.Map("ledger.v1.Payments", check => check.Tags.Contains("ready"));
+            health.Services.Map("ledger.v1.Audit", check => check.Tags.Contains("ready"));
         });
         return services;
     }
@@ -56,6 +61,7 @@ public static class GrpcSetup
     public static void MapLedgerGrpc(this WebApplication app)
     {
         app.MapGrpcService<PaymentsService>();
+        app.MapGrpcService<AuditService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
     }

@@ -115,7 +115,7 @@ public sealed class PaymentsService(
     }
 
     /// <summary>The caller the bearer scheme found in <c>authorization</c>; UNAUTHENTICATED without a valid key.</summary>
-    private static ClaimsPrincipal Caller(HttpContext http) =>
+    public static ClaimsPrincipal Caller(HttpContext http) =>
         http.User.Identity?.IsAuthenticated == true ? http.User
             : throw new ApiProblem(401, "unauthorized", "Unauthorized.", "A valid API key is required: metadata authorization: Bearer <key>.");
 
