@@ -51,6 +51,9 @@ public static class LedgerApi
         // What routing answers itself (no such path, wrong method) is problem+json too.
         app.UseStatusCodePages(context => context.HttpContext.Response.StatusCode switch
         {
+            // No such gRPC method (gRPC maps no catch-all routes): UNIMPLEMENTED, in gRPC's terms.
+            404 when GrpcErrors.IsGrpc(context.HttpContext.Request) => GrpcErrors.WriteAsync(context.HttpContext,
+                new ApiProblem(501, "unimplemented", "No such method.", "This service has no such method; see proto/ledger/v1.")),
             404 => Problems.WriteAsync(context.HttpContext, new ApiProblem(404, "not_found", "Not found.", "No endpoint at this path; see /openapi/v1.json.")),
             405 => Problems.WriteAsync(context.HttpContext, new ApiProblem(405, "method_not_allowed", "Method not allowed.", "This path does not take that method.")),
             _ => Task.CompletedTask,
@@ -58,6 +61,7 @@ public static class LedgerApi
         app.UseLedgerConsole(); // its pages' headers and error pages, before authentication answers for it
         app.UseAuthentication();
         app.UseRateLimiter();
+        app.UseGrpcMessageCheck(); // a gRPC request message protobuf cannot read: INVALID_ARGUMENT (Grpc/GrpcMessageCheck.cs)
         app.UseAuthorization();
         app.Services.GetRequiredService<ReadReplica>().StampWrites(app);
         app.MapLedgerOpenApi();

@@ -24,10 +24,14 @@ public sealed class OpenApiSpecs(LedgerApp app) : IClassFixture<LedgerApp>
             .Where(e => e.RoutePattern.RawText is { } raw && !raw.StartsWith("/openapi", StringComparison.Ordinal))
             // The console's pages are for browsers, not API clients (docs/console.md), and say so.
             .Where(e => !e.RoutePattern.RawText!.StartsWith("/console", StringComparison.Ordinal))
+            // gRPC's methods are documented by their .proto files (docs/grpc.md), not by OpenAPI.
+            .Where(e => e.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'), Method: m.ToLowerInvariant())))
             .ToList();
 
         routes.Count.ShouldBeGreaterThanOrEqualTo(14); // health 2, payments 5, receipt, metrics, balances, auditing 3, /metrics
+        app.Services.GetRequiredService<EndpointDataSource>().Endpoints
+            .Count(e => e.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is not null).ShouldBeGreaterThanOrEqualTo(9); // the two services' methods
         foreach (var (path, method) in routes)
         {
             paths.TryGetProperty(path, out var item).ShouldBeTrue($"{path} is not documented");

@@ -60,6 +60,7 @@ public static class GrpcErrors
         (409, "idempotency_key_in_use" or "concurrency_conflict") => StatusCode.Aborted,
         (409 or 422, _) => StatusCode.FailedPrecondition, // a refusal: the payment (or the key) cannot give that now
         (413 or 429, _) => StatusCode.ResourceExhausted,
+        (501, _) => StatusCode.Unimplemented,
         (503, _) => StatusCode.Unavailable,
         _ => StatusCode.Internal,
     };
