@@ -14,7 +14,9 @@
 #   BENCH_CLIENTS=1,8,32,64   concurrency levels of the charge and ceiling runs
 #   BENCH_FOCUS_CLIENTS=32    concurrency of replay, mixed and read, and of the lock-wait sampling
 #   BENCH_MERCHANTS=16        merchants in the many-merchant runs (acme, globex + bm3.., keys sk_bench_m3.., added by env)
-#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild,webhooks,cluster      BENCH_REBUILD_EVENTS=1000000
+#   BENCH_SCENARIOS=charge,replay,mixed,read,ceiling,rebuild,grpc,webhooks,cluster      BENCH_REBUILD_EVENTS=1000000
+#                             grpc: charges over gRPC against HTTP (ABBA at BENCH_FOCUS_CLIENTS), WatchLog's catch-up rate
+#                             for one subscriber, and four subscribers' lag while charges run
 #                             webhooks: charges at BENCH_FOCUS_CLIENTS with two webhook endpoints per merchant and the
 #                             RabbitMQ broker on, against the same charges with neither, each on a host of its own
 #                             restarted in ABBA order (off, on, on, off); with the lag from commit to delivery
@@ -80,7 +82,7 @@ BENCH_WARMUP="${BENCH_WARMUP:-2}"
 BENCH_CLIENTS="${BENCH_CLIENTS:-1,8,32,64}"
 BENCH_FOCUS_CLIENTS="${BENCH_FOCUS_CLIENTS:-32}"
 BENCH_MERCHANTS="${BENCH_MERCHANTS:-16}"
-BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,webhooks,cluster}"
+BENCH_SCENARIOS="${BENCH_SCENARIOS:-charge,replay,mixed,read,ceiling,rebuild,grpc,webhooks,cluster}"
 BENCH_REBUILD_EVENTS="${BENCH_REBUILD_EVENTS:-1000000}"
 PG_BIN="${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}"
 HOST_DIR="$SRC_ROOT/src/Host/bin/Release/net10.0"
@@ -183,7 +185,10 @@ CONN="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=$DB${BENCH_CONNECT
 
 # ---------------------------------------------------------------- the host, and its start-up to ready
 HOST_PORT="$(pick_port "$PG_PORT")"
+GRPC_PORT="$(pick_port "$HOST_PORT")"
 HOST_ENV=(
+  # gRPC's HTTP/2 endpoint (the grpc scenario); a baseline older than gRPC ignores it.
+  "Ledger__Grpc__Url=http://127.0.0.1:$GRPC_PORT"
   ASPNETCORE_ENVIRONMENT=Development
   "ConnectionStrings__Ledger=$CONN"
   Serilog__MinimumLevel__Default=Warning
@@ -249,7 +254,7 @@ driver() { # scenarios clients -> the driver's table on stdout
     --pgbench-script "$SRC_ROOT/bench/pgbench/charge.sql" --seed-dll "$SEED" --connection-string "$CONN" \
     --merchant-keys "$KEYS" --clients "$2" --focus-clients "$BENCH_FOCUS_CLIENTS" \
     --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --startup-ms "$STARTUP_MS" \
-    --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$1" --machine "$MACHINE"
+    --rebuild-events "$BENCH_REBUILD_EVENTS" --scenarios "$1" --machine "$MACHINE" --grpc-url "http://127.0.0.1:$GRPC_PORT"
 }
 MAIN_SCENARIOS="$(tr ',' '\n' <<<"$BENCH_SCENARIOS" | { grep -vxE 'webhooks|cluster' || true; } | paste -sd, -)"
 : > "$OUT"

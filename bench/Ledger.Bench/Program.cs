@@ -70,6 +70,9 @@ public sealed class Bench(Options o)
                 }
             }
         }
+        string? grpcReport = null;
+        if (o.Runs("grpc"))
+            grpcReport = o.GrpcUrl is { } grpcUrl ? await GrpcAsync(http, grpcUrl, scenarios, runId) : "grpc: skipped (no --grpc-url)";
         // Issue 14: bench/run.sh runs these on hosts of their own (without the broker / with it), in ABBA order.
         if (o.Runs("webhooks-off"))
             await MeasureAsync($"webhooks off: charge, {many} merchants", o.FocusClients, scenarios.Charge("whoff", many));
@@ -125,7 +128,51 @@ public sealed class Bench(Options o)
         var overallPeakKb = Math.Max(_host.OverallPeakKb, startupPeakKb ?? 0);
         Report.Print(Console.Out, o, _rows, ceilings, oneAtFocus, manyAtFocus, paired, mixed, rebuild, rebuildStatus, overallPeakKb);
         if (webhooks is not null) Console.Out.WriteLine(webhooks);
+        if (grpcReport is not null) Console.Out.WriteLine(grpcReport);
         return 0;
+    }
+
+    /// <summary>
+    /// Issue 18: charges over gRPC against the same charges over HTTP in ABBA order (HTTP, gRPC, gRPC, HTTP) at the focus
+    /// concurrency; WatchLog's rate for one subscriber catching up with the whole log; four subscribers' lag while charges run.
+    /// </summary>
+    private async Task<string> GrpcAsync(HttpClient http, Uri grpcUrl, Scenarios scenarios, string runId)
+    {
+        using var channel = GrpcScenarios.Connect(grpcUrl);
+        var grpc = new GrpcScenarios(channel, o.MerchantKeys, runId);
+        var overHttp = new List<RunResult>();
+        var overGrpc = new List<RunResult>();
+        for (var i = 0; i < 4; i++)
+        {
+            if (i is 0 or 3) overHttp.Add(await MeasureAsync("paired: charge over HTTP, 1 merchant", o.FocusClients, scenarios.Charge($"gh{i}", 1)));
+            else overGrpc.Add(await MeasureAsync("paired: charge over gRPC, 1 merchant", o.FocusClients, grpc.Charge($"gg{i}")));
+        }
+        var ratio = overGrpc.Average(r => r.PerSecond) / overHttp.Average(r => r.PerSecond);
+
+        var head = await GrpcScenarios.HeadAsync(http, o.Url, CancellationToken.None);
+        _log.WriteLine($"grpc: WatchLog, one subscriber catching up with {head} events...");
+        var (events, took) = await grpc.CatchUpAsync(head, CancellationToken.None);
+        var rate = events / took.TotalSeconds;
+        _log.WriteLine($"  {events} events in {took.TotalSeconds:F2} s: {rate:F0} events/s");
+
+        const int subscribers = 4;
+        var (lagsTask, stop) = grpc.Watch(subscribers, head);
+        var live = await MeasureAsync($"charge over HTTP, {subscribers} WatchLog subscribers", o.FocusClients, scenarios.Charge("gw", 1));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        var lags = await lagsTask;
+        string Lag(List<double> l)
+        {
+            if (l.Count == 0) return "no events";
+            l.Sort();
+            return $"{l.Count} events, lag p50 {l[l.Count / 2]:F0} ms, p99 {l[(int)(l.Count * 0.99)]:F0} ms, max {l[^1]:F0} ms";
+        }
+        return string.Join('\n',
+            $"gRPC charge against HTTP charge (ABBA at {o.FocusClients} clients): {ratio:P0} (gRPC {string.Join(", ", overGrpc.Select(r => r.PerSecond.ToString("F0")))}/s; " +
+            $"HTTP {string.Join(", ", overHttp.Select(r => r.PerSecond.ToString("F0")))}/s); target >= 100%",
+            $"WatchLog catch-up, one subscriber: {events} events in {took.TotalSeconds:F2} s = {rate:F0} events/s; target >= 20,000",
+            $"WatchLog lag while charging at {live.PerSecond:F0}/s ({subscribers} subscribers; target < 1 s each):",
+            string.Join('\n', lags.Select((l, i) => $"  subscriber {i + 1}: {Lag(l)}")));
     }
 
     private async Task<RunResult> MeasureAsync(
@@ -172,7 +219,7 @@ public sealed class Bench(Options o)
 public sealed record Options(
     Uri Url, int HostPid, string HostDll, int PgPort, int? PostmasterPid, string Database, string Pgbench, string PgbenchScript, string SeedDll, string HostConnectionString,
     IReadOnlyList<string> MerchantKeys, IReadOnlyList<int> Clients, int FocusClients, TimeSpan Duration, TimeSpan Warmup,
-    double? StartupMs, long RebuildEvents, IReadOnlySet<string> Scenarios, string Machine)
+    double? StartupMs, long RebuildEvents, IReadOnlySet<string> Scenarios, string Machine, Uri? GrpcUrl = null)
 {
     /// <summary>For the driver's own watching: one unpooled connection, named so it is easy to tell apart.</summary>
     public string ConnectionString => $"Host=127.0.0.1;Port={PgPort};Username=postgres;Database={Database};Pooling=false;Application Name=ledger-bench";
@@ -183,7 +230,7 @@ public sealed record Options(
         usage: Ledger.Bench --url URL --host-pid PID --host-dll PATH --pg-port PORT [--pg-pid POSTMASTER_PID] --pgbench PATH --pgbench-script PATH
                --seed-dll PATH --connection-string CS --merchant-keys K1,K2,... [--database ledger] [--clients 1,8,32,64] [--focus-clients 32]
                [--seconds 20] [--warmup 2] [--startup-ms MS] [--rebuild-events 1000000]
-               [--scenarios charge,replay,mixed,read,ceiling,rebuild] [--machine TEXT]
+               [--scenarios charge,replay,mixed,read,ceiling,rebuild,grpc] [--machine TEXT] [--grpc-url URL]
         Normally started by bench/run.sh, which also starts PostgreSQL and the host.
         """;
 
@@ -230,6 +277,7 @@ public sealed record Options(
             RebuildEvents: long.Parse(Get("rebuild-events", "1000000"), CultureInfo.InvariantCulture),
             Scenarios: Get("scenarios", "charge,replay,mixed,read,ceiling,rebuild")
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
-            Machine: Get("machine", ""));
+            Machine: Get("machine", ""),
+            GrpcUrl: values.TryGetValue("grpc-url", out var grpcUrl) ? new Uri(grpcUrl) : null);
     }
 }
