@@ -393,3 +393,56 @@ public sealed class GrpcRateLimitSpecs : IAsyncLifetime
         await _db.DisposeAsync();
     }
 }
+
+/// <summary>A key whose first call is still at the gateway: ABORTED with a RetryInfo, and the retry gets the first answer.</summary>
+public sealed class GrpcKeyInUseSpecs : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private HostProcess _host = null!;
+    private GrpcChannel _channel = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        await _db.InitializeAsync();
+        var port = HostProcess.FreePort();
+        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
+        {
+            ["Ledger:Grpc:Url"] = $"http://127.0.0.1:{port}", ["Ledger:Gateway:Simulator:LatencyMs"] = "1500",
+        });
+        await _host.StartAsync();
+        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+    }
+
+    [Fact]
+    public async Task A_second_call_with_the_key_of_one_still_running_is_aborted_with_a_retry_delay_and_its_retry_replays()
+    {
+        var client = new Payments.PaymentsClient(_channel);
+        var key = Requests.NewKey();
+        var metadata = new Metadata { { "authorization", $"Bearer {LedgerApp.Acme}" }, { "idempotency-key", key } };
+        var request = new CreatePaymentRequest
+        {
+            Amount = 700, Currency = "EUR", OrderId = "in-use-1", Card = new Card { Number = Requests.GoodCard, ExpMonth = 12, ExpYear = 2030, Cvc = "123" },
+        };
+
+        var first = client.CreatePaymentAsync(request, metadata).ResponseAsync;
+        await _db.WaitUntil("select exists (select 1 from idempotency_keys where key = $1)", key); // claimed, at the gateway now
+        var second = await Should.ThrowAsync<RpcException>(client.CreatePaymentAsync(request, metadata).ResponseAsync);
+        var payment = await first;
+        var retry = client.CreatePaymentAsync(request, metadata);
+
+        second.StatusCode.ShouldBe(StatusCode.Aborted);
+        var status = second.GetRpcStatus()!;
+        status.GetDetail<ErrorInfo>()!.Reason.ShouldBe("idempotency_key_in_use");
+        status.GetDetail<RetryInfo>()!.RetryDelay.Seconds.ShouldBeGreaterThanOrEqualTo(1);
+        (await retry).Id.ShouldBe(payment.Id);
+        (await retry.ResponseHeadersAsync).GetValue("idempotent-replayed").ShouldBe("true");
+        (await _db.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1", payment.Id)).ShouldBe(1);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _host.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+}
