@@ -18,26 +18,15 @@ namespace Ledger.Api.Tests;
 /// </summary>
 public sealed class GrpcHostileInputSpecs : IAsyncLifetime
 {
-    private readonly TestDatabase _db = new();
-    private HostProcess _host = null!;
-    private GrpcChannel _channel = null!;
-    private string _url = "";
+    private readonly GrpcHost _grpc = new();
+    private TestDatabase _db => _grpc.Database;
+    private HostProcess _host => _grpc.Process;
+    private GrpcChannel _channel => _grpc.Channel;
+    private string _url => _grpc.Url;
 
-    public async ValueTask InitializeAsync()
-    {
-        await _db.InitializeAsync();
-        _url = $"http://127.0.0.1:{HostProcess.FreePort()}";
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string> { ["Ledger:Grpc:Url"] = _url });
-        await _host.StartAsync();
-        _channel = GrpcChannel.ForAddress(_url);
-    }
+    public async ValueTask InitializeAsync() => await _grpc.StartAsync();
 
-    private static Metadata As(string apiKey, string? idempotencyKey = null)
-    {
-        var metadata = new Metadata { { "authorization", $"Bearer {apiKey}" } };
-        if (idempotencyKey is not null) metadata.Add("idempotency-key", idempotencyKey);
-        return metadata;
-    }
+    private static Metadata As(string apiKey, string? idempotencyKey = null) => GrpcHost.As(apiKey, idempotencyKey);
 
     /// <summary>A hand-made call: the given message bytes in one gRPC frame over HTTP/2; the status it ends with.</summary>
     private async Task<(StatusCode Code, string Message)> Raw(string path, byte[] message)
@@ -127,10 +116,5 @@ public sealed class GrpcHostileInputSpecs : IAsyncLifetime
         code.ShouldBe(StatusCode.Unimplemented);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _grpc.DisposeAsync();
 }

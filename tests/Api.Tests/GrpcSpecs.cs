@@ -17,28 +17,16 @@ namespace Ledger.Api.Tests;
 /// </summary>
 public sealed class GrpcSpecs : IAsyncLifetime
 {
-    private readonly TestDatabase _db = new();
-    private HostProcess _host = null!;
-    private GrpcChannel _channel = null!;
+    private readonly GrpcHost _grpc = new();
+    private TestDatabase _db => _grpc.Database;
+    private HostProcess _host => _grpc.Process;
+    private GrpcChannel _channel => _grpc.Channel;
 
-    public async ValueTask InitializeAsync()
-    {
-        await _db.InitializeAsync();
-        var port = HostProcess.FreePort();
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string> { ["Ledger:Grpc:Url"] = $"http://127.0.0.1:{port}" });
-        await _host.StartAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-    }
+    public async ValueTask InitializeAsync() => await _grpc.StartAsync();
 
     private Payments.PaymentsClient Client => new(_channel);
 
-    private static Metadata As(string? apiKey, string? idempotencyKey = null)
-    {
-        var metadata = new Metadata();
-        if (apiKey is not null) metadata.Add("authorization", $"Bearer {apiKey}");
-        if (idempotencyKey is not null) metadata.Add("idempotency-key", idempotencyKey);
-        return metadata;
-    }
+    private static Metadata As(string? apiKey, string? idempotencyKey = null) => GrpcHost.As(apiKey, idempotencyKey);
 
     private static CreatePaymentRequest Charge(long amount = 1250, string card = Requests.GoodCard, string? order = null) => new()
     {
@@ -233,12 +221,7 @@ public sealed class GrpcSpecs : IAsyncLifetime
         reflection.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ShouldContain("ledger.v1.Payments");
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _grpc.DisposeAsync();
 }
 
 /// <summary>
@@ -249,18 +232,14 @@ public sealed class GrpcSpecs : IAsyncLifetime
 public sealed class GrpcOutsideClientSpecs : IAsyncLifetime
 {
     private const string GrpcJs = "@grpc/grpc-js@1.14.7", ProtoLoader = "@grpc/proto-loader@0.8.1";
-    private readonly TestDatabase _db = new();
-    private HostProcess _host = null!;
-    private string _address = "";
+    private readonly GrpcHost _grpc = new();
+    private TestDatabase _db => _grpc.Database;
+    private string _address => _grpc.Address;
     private string _modules = "";
 
     public async ValueTask InitializeAsync()
     {
-        await _db.InitializeAsync();
-        var port = HostProcess.FreePort();
-        _address = $"127.0.0.1:{port}";
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string> { ["Ledger:Grpc:Url"] = $"http://{_address}" });
-        await _host.StartAsync();
+        await _grpc.StartAsync();
         var prefix = Path.Combine(ChildProcess.RepositoryRoot(), ".data", "npm-grpc");
         _modules = Path.Combine(prefix, "node_modules");
         if (!File.Exists(Path.Combine(_modules, "@grpc", "proto-loader", "package.json")))
@@ -340,31 +319,16 @@ public sealed class GrpcOutsideClientSpecs : IAsyncLifetime
         return run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _grpc.DisposeAsync();
 }
 
 /// <summary>The per-key rate limit over gRPC: refused in gRPC's terms, RESOURCE_EXHAUSTED with the wait in a RetryInfo.</summary>
 public sealed class GrpcRateLimitSpecs : IAsyncLifetime
 {
-    private readonly TestDatabase _db = new();
-    private HostProcess _host = null!;
-    private GrpcChannel _channel = null!;
+    private readonly GrpcHost _grpc = new(new Dictionary<string, string> { ["Ledger:RateLimit:PermitsPerSecond"] = "1", ["Ledger:RateLimit:Burst"] = "3" });
+    private GrpcChannel _channel => _grpc.Channel;
 
-    public async ValueTask InitializeAsync()
-    {
-        await _db.InitializeAsync();
-        var port = HostProcess.FreePort();
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
-        {
-            ["Ledger:Grpc:Url"] = $"http://127.0.0.1:{port}", ["Ledger:RateLimit:PermitsPerSecond"] = "1", ["Ledger:RateLimit:Burst"] = "3",
-        });
-        await _host.StartAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-    }
+    public async ValueTask InitializeAsync() => await _grpc.StartAsync();
 
     [Fact]
     public async Task Calls_past_the_keys_burst_are_resource_exhausted_with_a_retry_delay()
@@ -386,32 +350,17 @@ public sealed class GrpcRateLimitSpecs : IAsyncLifetime
         refusals[0].Status.Detail.ShouldContain("Too many requests.");
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _grpc.DisposeAsync();
 }
 
 /// <summary>A key whose first call is still at the gateway: ABORTED with a RetryInfo, and the retry gets the first answer.</summary>
 public sealed class GrpcKeyInUseSpecs : IAsyncLifetime
 {
-    private readonly TestDatabase _db = new();
-    private HostProcess _host = null!;
-    private GrpcChannel _channel = null!;
+    private readonly GrpcHost _grpc = new(new Dictionary<string, string> { ["Ledger:Gateway:Simulator:LatencyMs"] = "1500" });
+    private TestDatabase _db => _grpc.Database;
+    private GrpcChannel _channel => _grpc.Channel;
 
-    public async ValueTask InitializeAsync()
-    {
-        await _db.InitializeAsync();
-        var port = HostProcess.FreePort();
-        _host = new HostProcess(_db.ConnectionString, new Dictionary<string, string>
-        {
-            ["Ledger:Grpc:Url"] = $"http://127.0.0.1:{port}", ["Ledger:Gateway:Simulator:LatencyMs"] = "1500",
-        });
-        await _host.StartAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-    }
+    public async ValueTask InitializeAsync() => await _grpc.StartAsync();
 
     [Fact]
     public async Task A_second_call_with_the_key_of_one_still_running_is_aborted_with_a_retry_delay_and_its_retry_replays()
@@ -439,10 +388,5 @@ public sealed class GrpcKeyInUseSpecs : IAsyncLifetime
         (await _db.ScalarAsync<long>("select count(*) from gateway_simulator_charges where gateway_key = $1", payment.Id)).ShouldBe(1);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _grpc.DisposeAsync();
 }
