@@ -210,7 +210,10 @@ public sealed class TracingSpecs : IAsyncLifetime
     }
 }
 
-/// <summary>Sampling at 0: nothing is exported, even for a caller that marks its trace sampled; the correlation id stays the trace id.</summary>
+/// <summary>
+/// Sampling at 0 (with an exporter configured): no tracer provider, nothing exported, even for a caller that marks its trace
+/// sampled; the correlation id is still the caller's trace id.
+/// </summary>
 public sealed class UnsampledTracingSpecs : IAsyncLifetime
 {
     private readonly TestDatabase _db = new();

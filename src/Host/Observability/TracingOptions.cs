@@ -17,7 +17,11 @@ public sealed class TracingOptions
     public string? Exporter { get; set; }
     public double SampleRatio { get; set; } = 1.0;
 
-    public bool Exporting => Exporter is Otlp or Console;
+    /// <summary>
+    /// Whether to trace at all. A ratio of 0 records nothing, so it registers no tracer provider either: the listeners on every
+    /// source are the one cost tracing has that does not depend on the ratio (docs/benchmarks.md, "Tracing").
+    /// </summary>
+    public bool Exporting => Exporter is Otlp or Console && SampleRatio > 0;
 
     /// <summary>The options as configured, with the exporter the OTLP variables imply when none is named.</summary>
     public static TracingOptions From(IConfiguration configuration)
