@@ -8,5 +8,7 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app .
 ENV ASPNETCORE_URLS=http://0.0.0.0:5080
-EXPOSE 5080
+# gRPC's HTTP/2 endpoint (docs/grpc.md): cleartext inside the container network; put TLS in front of it outside.
+ENV Ledger__Grpc__Url=http://0.0.0.0:5081
+EXPOSE 5080 5081
 ENTRYPOINT ["dotnet", "Ledger.Host.dll"]
