@@ -34,8 +34,8 @@ public sealed class ReceiptBrowserSpecs(LedgerApp app) : IClassFixture<LedgerApp
 
         var screenshot = Path.Combine(Output, $"receipt-{paper}.png");
         var pdf = Path.Combine(Output, $"receipt-{paper}.pdf");
-        await Run("chromium", Chromium($"--screenshot={screenshot}", "--window-size=900,1100", new Uri(page).AbsoluteUri));
-        await Run("chromium", Chromium($"--print-to-pdf={pdf}", "--no-pdf-header-footer", new Uri(page).AbsoluteUri));
+        await Chromium($"--screenshot={screenshot}", "--window-size=900,1100", new Uri(page).AbsoluteUri);
+        await Chromium($"--print-to-pdf={pdf}", "--no-pdf-header-footer", new Uri(page).AbsoluteUri);
 
         new FileInfo(screenshot).Length.ShouldBeGreaterThan(10_000, "a screenshot with something on it");
         var text = await Run("pdftotext", ["-layout", pdf, "-"]);
@@ -47,13 +47,24 @@ public sealed class ReceiptBrowserSpecs(LedgerApp app) : IClassFixture<LedgerApp
         TestContext.Current.TestOutputHelper?.WriteLine($"receipt rendered by chromium: {screenshot}, {pdf}");
     }
 
-    private static string[] Chromium(params string[] args) =>
-    [
-        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-        "--host-resolver-rules=MAP * ~NOTFOUND", // nothing from the network: a self-contained page does not notice
-        $"--user-data-dir={Path.Combine(Path.GetTempPath(), $"ledger-chromium-{Guid.NewGuid():N}")}",
-        "--virtual-time-budget=5000", .. args,
-    ];
+    /// <summary>Headless Chromium with a profile of its own, deleted afterwards (each run left one in the temp directory).</summary>
+    private static async Task Chromium(params string[] args)
+    {
+        var profile = Path.Combine(Path.GetTempPath(), $"ledger-chromium-{Guid.NewGuid():N}");
+        try
+        {
+            await Run("chromium",
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+                "--host-resolver-rules=MAP * ~NOTFOUND", // nothing from the network: a self-contained page does not notice
+                $"--user-data-dir={profile}", "--virtual-time-budget=5000", .. args,
+            ]);
+        }
+        finally
+        {
+            if (Directory.Exists(profile)) Directory.Delete(profile, recursive: true);
+        }
+    }
 
     private static async Task<string> Run(string program, string[] args)
     {
