@@ -28,15 +28,39 @@ case "${1:-}" in
   start)
     dir=$2; port=$3
     mkdir -p "$dir/mnesia" "$dir/log"
-    free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-    echo "$port $(free) $(free)" > "$dir/ports"
+    # The Erlang distribution and port-mapper ports: free ones below Linux's ephemeral range (32768+), which the system
+    # never hands out to outgoing connections, so nothing else on a busy machine takes them between the look and the
+    # broker's bind (an ephemeral pick was taken that way once, under a full test run: dist_port_already_used).
+    free() { python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000); s = socket.socket()
+    try: s.bind(("127.0.0.1", p)); print(p); break
+    except OSError: pass
+    finally: s.close()'; }
     echo "[]." > "$dir/enabled_plugins"
     : > "$dir/rabbitmq.conf"; echo "[]." > "$dir/advanced.config"; : > "$dir/rabbitmq-env.conf"
-    env_for "$dir"
-    "$SBIN/rabbitmq-server" > "$dir/log/console.log" 2>&1 &
-    echo $! > "$dir/server.pid"
-    timeout 120 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" wait --timeout 110 "$RABBITMQ_PID_FILE" >/dev/null 2>&1 \
-      || { echo "RabbitMQ did not start; its log:" >&2; tail -20 "$dir/log/console.log" >&2; exit 1; }
+    for attempt in 1 2 3; do
+      echo "$port $(free) $(free)" > "$dir/ports"
+      env_for "$dir"
+      "$SBIN/rabbitmq-server" > "$dir/log/console.log" 2>&1 &
+      server=$!; echo "$server" > "$dir/server.pid"
+      timeout 120 "$SBIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" wait --timeout 110 "$RABBITMQ_PID_FILE" >/dev/null 2>&1 &
+      waiter=$!
+      # A broker that dies while starting is not waited for until the timeout.
+      while kill -0 "$waiter" 2>/dev/null; do
+        kill -0 "$server" 2>/dev/null || { sleep 1; kill "$waiter" 2>/dev/null || true; break; }
+        sleep 0.5
+      done
+      if wait "$waiter"; then exit 0; fi
+      # Lost a port after all: once more with others. Anything else is reported as it is.
+      if grep -q "dist_port_already_used\|eaddrinuse" "$dir/log/console.log" && [ "$attempt" -lt 3 ]; then
+        epmd -kill >/dev/null 2>&1 || true # this attempt's port mapper (ERL_EPMD_PORT), before the next one's
+        continue
+      fi
+      break
+    done
+    echo "RabbitMQ did not start; its log:" >&2; tail -20 "$dir/log/console.log" >&2; exit 1
     ;;
   stop)
     dir=$2
