@@ -105,15 +105,8 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
     /// </summary>
     /// <param name="write">The first time: appends (claiming the key) and returns the answer to remember.</param>
     /// <param name="resume">Finishes the work of an owner that died (the payment id it was working on).</param>
-    public async Task<IResult> RunAsync(IdempotencyScope scope, byte[] fingerprint,
-        Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
-    {
-        var (answer, replayed) = await RunCoreAsync(scope, fingerprint, write, resume);
-        return new StoredResponseResult(answer, replayed);
-    }
-
-    /// <summary>The same protocol, answering with the stored response and whether it is a replay (for gRPC, which answers otherwise).</summary>
-    public async Task<(StoredResponse Answer, bool Replayed)> RunCoreAsync(IdempotencyScope scope, byte[] fingerprint,
+    /// <returns>The answer as stored (HTTP status and JSON), and whether it is a replay: each door (HTTP, gRPC) answers with it its own way.</returns>
+    public async Task<(StoredResponse Answer, bool Replayed)> RunAsync(IdempotencyScope scope, byte[] fingerprint,
         Func<CancellationToken, Task<StoredResponse>> write, Func<string, CancellationToken, Task<StoredResponse>>? resume = null)
     {
         var ct = CancellationToken.None;

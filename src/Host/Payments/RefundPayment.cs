@@ -61,7 +61,7 @@ public static class RefundPayment
         var refundId = $"re_{Guid.NewGuid():N}";
         var command = new PaymentCommand.RefundPayment(refundId, body.Amount, body.Reason ?? "requested_by_customer", body.Metadata ?? [], clock.Now());
         // A key seen before is answered from its record, without folding or appending anything.
-        return await idempotency.RunCoreAsync(scope, fingerprint, async ct =>
+        return await idempotency.RunAsync(scope, fingerprint, async ct =>
         {
             var history = await store.ReadStreamAsync(id, ct: ct);
             if (Payment.Fold(history.Select(e => e.Data)) is not { } state || state.MerchantId != merchant)

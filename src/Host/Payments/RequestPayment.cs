@@ -89,7 +89,7 @@ public static class RequestPayment
         var metadata = new EventMetadata(CorrelationId.Of(http), $"request:{http.TraceIdentifier}", key, http.User.Actor());
 
         var requested = PaymentDecider.Decide(request, null);
-        return await idempotency.RunCoreAsync(scope, fingerprint,
+        return await idempotency.RunAsync(scope, fingerprint,
             write: async ct =>
             {
                 await store.AppendAsync(paymentId, 0, requested, metadata,
