@@ -3,10 +3,11 @@ using Ledger.Host.Cli;
 
 if (LedgerCli.IsCommand(args)) return await LedgerCli.RunAsync(args);
 
-var app = LedgerApi.Build(args is ["run", .. var rest] ? rest : args);
+var hostArgs = args is ["run", .. var rest] ? rest : args;
+var app = LedgerApi.Build(hostArgs);
 try
 {
-    await app.Services.MigrateAsync();
+    if (!await DatabaseWait.ThenMigrateAsync(app, hostArgs)) return 1;
     await app.RunAsync();
     return 0;
 }

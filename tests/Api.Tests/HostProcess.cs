@@ -73,6 +73,13 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
     /// <summary>Starts the host and waits, with a deadline, until /health/ready answers 200.</summary>
     public async Task StartAsync()
     {
+        Launch();
+        await WaitUntilReadyAsync();
+    }
+
+    /// <summary>Starts the host process and returns at once.</summary>
+    public void Launch()
+    {
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Ledger.Host.dll"));
         psi.ArgumentList.Add("--urls");
@@ -86,6 +93,12 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    /// <summary>Waits, with a deadline, until /health/ready answers 200; fails if the process exits first.</summary>
+    public async Task WaitUntilReadyAsync()
+    {
+        if (_process is null) throw new InvalidOperationException("The host was not launched.");
         using var probe = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
@@ -100,6 +113,15 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
             if (DateTime.UtcNow > deadline) throw new TimeoutException("The host was not ready within 60 s.");
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>The process's exit code once it has exited by itself, waiting at most <paramref name="within"/>.</summary>
+    public async Task<int> ExitCodeAsync(TimeSpan within)
+    {
+        if (_process is null) throw new InvalidOperationException("The host was not launched.");
+        using var timeout = new CancellationTokenSource(within);
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
     }
 
     /// <summary>SIGKILL: no shutdown hooks, nothing flushed.</summary>
