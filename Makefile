@@ -11,7 +11,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console bench-tracing
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console bench-tracing compose-test compose-clean
 
 deps:
 	@scripts/pg.sh ensure
@@ -88,6 +88,14 @@ test: deps
 	@scripts/cluster.sh ensure || echo "haproxy could not be installed: the cluster specs will be skipped"
 	@scripts/observability.sh ensure || echo "python3-prometheus-client or promtool could not be installed: the metrics specs will fail"
 	dotnet test Ledger.sln -nologo
+
+# The Dockerfile and docker-compose.yml under Podman, end to end (scripts/compose-test.sh; installs Podman with apt-get if
+# missing, as root). compose-clean removes its storage, base images included.
+compose-test:
+	@scripts/compose-test.sh test
+
+compose-clean:
+	@scripts/compose-test.sh clean
 
 # The OpenAPI document: Spectral with .spectral.yaml and Redocly's recommended rules (npx fetches both from the npm registry).
 lint-openapi: deps

@@ -16,55 +16,69 @@ public static class DatabaseWait
     public static readonly TimeSpan DefaultLimit = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(250), LongestDelay = TimeSpan.FromSeconds(5);
 
-    /// <summary>Waits for the database, then migrates it; answers on the host's ports meanwhile. False: the host must not start (logged).</summary>
-    public static async Task<bool> ThenMigrateAsync(WebApplication app, string[] args)
+    /// <summary>
+    /// Waits for the database, then migrates it, answering on the host's ports meanwhile. Null: go on and run the host.
+    /// Otherwise the exit code to end with (logged): 1 when the database never came or refused the credentials, 0 when
+    /// the process was asked to stop (SIGTERM, Ctrl-C) while it waited.
+    /// </summary>
+    public static async Task<int?> ThenMigrateAsync(WebApplication app, string[] args)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseWait));
         var limit = app.Configuration.GetValue("Ledger:Database:StartupWait", DefaultLimit);
         var state = new WaitState();
-        if (await TryOnceAsync(app, state))
+        if (await TryOnceAsync(app, state, CancellationToken.None))
         {
             await app.Services.MigrateAsync();
-            return true;
+            return null;
         }
 
+        // The stand-in's lifetime owns SIGTERM and Ctrl-C while it runs: its stopping token is the request to stop.
         await using var standIn = state.Fatal ? null : await StandInAsync(args, app.Environment.EnvironmentName, state);
+        var stopping = standIn?.Lifetime.ApplicationStopping ?? CancellationToken.None;
         var clock = Stopwatch.StartNew();
         var delay = FirstDelay;
-        while (true)
+        try
         {
-            if (state.Fatal)
+            while (true)
             {
-                logger.LogCritical("Ledger will not start: PostgreSQL refused its credentials ({Reason}); check ConnectionStrings:Ledger", state.Reason);
-                return false;
+                if (state.Fatal)
+                {
+                    logger.LogCritical("Ledger will not start: PostgreSQL refused its credentials ({Reason}); check ConnectionStrings:Ledger", state.Reason);
+                    return 1;
+                }
+                if (clock.Elapsed >= limit)
+                {
+                    logger.LogCritical("Ledger will not start: the database did not answer within {Limit} ({Attempts} tries; the last said: {Reason})",
+                        limit, state.Attempts, state.Reason);
+                    return 1;
+                }
+                logger.LogWarning("Waiting for the database: try {Attempt} failed ({Reason}); next in {Delay} ms, giving up after {Limit}",
+                    state.Attempts, state.Reason, (int)delay.TotalMilliseconds, limit);
+                await Task.Delay(Min(delay, limit - clock.Elapsed), stopping); // the last try falls on the limit
+                delay = Min(delay * 2, LongestDelay);
+                if (await TryOnceAsync(app, state, stopping)) break;
             }
-            if (clock.Elapsed >= limit)
-            {
-                logger.LogCritical("Ledger will not start: the database did not answer within {Limit} ({Attempts} tries; the last said: {Reason})",
-                    limit, state.Attempts, state.Reason);
-                return false;
-            }
-            logger.LogWarning("Waiting for the database: try {Attempt} failed ({Reason}); next in {Delay} ms, giving up after {Limit}",
-                state.Attempts, state.Reason, (int)delay.TotalMilliseconds, limit);
-            await Task.Delay(Min(delay, limit - clock.Elapsed)); // the last try falls on the limit
-            delay = Min(delay * 2, LongestDelay);
-            if (await TryOnceAsync(app, state)) break;
+            logger.LogInformation("The database answered at try {Attempts}, after {Elapsed} ms; migrating", state.Attempts, (int)clock.Elapsed.TotalMilliseconds);
+            state.Migrating = true;
+            await app.Services.MigrateAsync(ct: stopping);
+            return null; // the stand-in lets the ports go here; the host takes them as it starts
         }
-        logger.LogInformation("The database answered at try {Attempts}, after {Elapsed} ms; migrating", state.Attempts, (int)clock.Elapsed.TotalMilliseconds);
-        state.Migrating = true;
-        await app.Services.MigrateAsync();
-        return true; // the stand-in lets the ports go here; the host takes them as it starts
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            logger.LogWarning("Stopped while waiting for the database ({Attempts} tries)", state.Attempts);
+            return 0;
+        }
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : b;
 
-    private static async Task<bool> TryOnceAsync(WebApplication app, WaitState state)
+    private static async Task<bool> TryOnceAsync(WebApplication app, WaitState state, CancellationToken ct)
     {
         state.Attempts++;
         try
         {
             await using var command = app.Services.GetRequiredService<NpgsqlDataSource>().CreateCommand("select 1");
-            await command.ExecuteScalarAsync();
+            await command.ExecuteScalarAsync(ct);
             return true;
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
@@ -72,7 +86,7 @@ public static class DatabaseWait
             (state.Reason, state.Fatal) = (e.MessageText, true);
             return false;
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        catch (Exception e) when ((e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException) && !ct.IsCancellationRequested)
         {
             // Connection refused, no such host yet, "the database system is starting up", no such database yet...: all pass.
             state.Reason = e is PostgresException pg ? pg.MessageText : e.Message;

@@ -7,7 +7,7 @@ var hostArgs = args is ["run", .. var rest] ? rest : args;
 var app = LedgerApi.Build(hostArgs);
 try
 {
-    if (!await DatabaseWait.ThenMigrateAsync(app, hostArgs)) return 1;
+    if (await DatabaseWait.ThenMigrateAsync(app, hostArgs) is { } exitCode) return exitCode;
     await app.RunAsync();
     return 0;
 }

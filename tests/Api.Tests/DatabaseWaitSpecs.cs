@@ -63,6 +63,22 @@ public sealed class DatabaseWaitSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_host_asked_to_stop_while_it_waits_stops_at_once()
+    {
+        await using var host = new HostProcess(_connectionString);
+        host.Launch();
+        using var client = host.Client(null, TimeSpan.FromSeconds(5));
+        await Eventually(async () => (await Live(client)) == HttpStatusCode.OK, host);
+
+        var asked = DateTime.UtcNow;
+        host.Terminate();
+
+        (await host.ExitCodeAsync(TimeSpan.FromSeconds(10))).ShouldBe(0);
+        (DateTime.UtcNow - asked).ShouldBeLessThan(TimeSpan.FromSeconds(5));
+        host.Output.ShouldContain(line => line.Contains("Stopped while waiting for the database"), host.RecentOutput);
+    }
+
+    [Fact]
     public async Task Credentials_the_database_refuses_stop_the_host_at_once_since_waiting_cannot_mend_them()
     {
         await _cluster.StartAsync();

@@ -124,6 +124,16 @@ public sealed class HostProcess(string connectionString, IReadOnlyDictionary<str
         return _process.ExitCode;
     }
 
+    /// <summary>SIGTERM, as a container runtime or systemd stops a service.</summary>
+    public void Terminate()
+    {
+        if (_process is { HasExited: false } && kill(_process.Id, 15) != 0)
+            throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
     /// <summary>SIGKILL: no shutdown hooks, nothing flushed.</summary>
     public async Task KillAsync()
     {
