@@ -165,8 +165,8 @@ run_test() {
   lap "first ready"
 
   # Then, deterministically, the ledger started while its database is down: it must wait, say so, and be unhealthy.
-  podman stop -t 10 "$ledger" >/dev/null && podman stop -t 10 "$postgres" >/dev/null
-  podman start "$ledger" >/dev/null
+  podman stop -t 10 "$ledger" >/dev/null 2>>"$LOG/podman.log" && podman stop -t 10 "$postgres" >/dev/null 2>>"$LOG/podman.log"
+  podman start "$ledger" >/dev/null 2>>"$LOG/podman.log"
   wait_for 60 "/health/live answering" curl -fsS "$URL/health/live"
   [ "$(http GET /health/ready)" = 503 ] || fail "/health/ready was $(cat "$DIR/body") while the database was down"
   grep -q 'waiting for the database' "$DIR/body" || fail "/health/ready did not say it waits: $(cat "$DIR/body")"
@@ -174,7 +174,7 @@ run_test() {
   [ "$(podman exec "$ledger" id -u)" != 0 ] || fail "the ledger runs as root"
   say "ledger started while its database was down: live 200, ready 503 ($(field .checks.database)), HEALTHCHECK unhealthy, uid $(podman exec "$ledger" id -u)"
 
-  podman start "$postgres" >/dev/null
+  podman start "$postgres" >/dev/null 2>>"$LOG/podman.log"
   wait_for 120 "/health/ready answering 200 after the database came" curl -fsS "$URL/health/ready"
   podman healthcheck run "$ledger" >/dev/null || fail "the HEALTHCHECK failed once ready"
   podman logs "$ledger" >"$LOG/ledger.log" 2>&1
@@ -199,9 +199,9 @@ run_test() {
   say "audit verify inside the container: $(grep -v '^\s*$' "$LOG/verify.log" | tail -1)"
   lap "driven"
   # Start-up of the image against a migrated database: container start to the first 200 from /health/ready.
-  podman stop -t 10 "$ledger" >/dev/null
+  podman stop -t 10 "$ledger" >/dev/null 2>>"$LOG/podman.log"
   local started; started=$(ms)
-  podman start "$ledger" >/dev/null
+  podman start "$ledger" >/dev/null 2>>"$LOG/podman.log"
   wait_for 60 "/health/ready answering 200 after a restart" curl -fsS "$URL/health/ready"
   say "restarted: container start to ready in $(( $(ms) - started )) ms"
   podman logs "$ledger" >"$LOG/ledger.log" 2>&1; podman logs "$postgres" >"$LOG/postgres.log" 2>&1
