@@ -11,7 +11,7 @@ AUDITKEY := $(CURDIR)/.data/audit/checkpoint-key.pem
 BROKER := $(CURDIR)/.data/rabbitmq
 BROKER_PORT ?= 55672
 
-.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console bench-tracing compose-test compose-clean
+.PHONY: run stop test build deps bench clean lint-openapi mutate codegen broker broker-stop run-with-broker cluster cluster-stop bench-cluster bench-console bench-tracing compose-test compose-clean ha ha-stop bench-ha
 
 deps:
 	@scripts/pg.sh ensure
@@ -60,10 +60,30 @@ cluster: build
 cluster-stop:
 	@scripts/cluster.sh stop $(CLUSTER)
 
+# Optional: the ledger on PostgreSQL with automatic failover (issue 20): pg_auto_failover's monitor on 127.0.0.1:$(HA_PORT),
+# a primary and a synchronous standby on the next two ports (installed with apt-get if missing; data in .data/ha), the
+# ledger in the foreground on $(URL) with both nodes in its connection string (docs/operations.md, "High availability").
+# `make ha-stop` (or `make stop`) stops the nodes and the monitor; `scripts/ha.sh state .data/ha` shows them.
+HA := $(CURDIR)/.data/ha
+HA_PORT ?= 55440
+ha: build
+	@scripts/ha.sh ensure && scripts/ha.sh start $(HA) $(HA_PORT) $$(($(HA_PORT) + 1)) $$(($(HA_PORT) + 2)) && scripts/ha.sh state $(HA) && \
+	  echo "Ledger on $(URL) over PostgreSQL with automatic failover (Ctrl-C to stop; 'make ha-stop' stops the database)" && \
+	  mkdir -p .data && echo $$$$ > $(PID) && export ConnectionStrings__Ledger="$$(scripts/ha.sh url $(HA))" ASPNETCORE_ENVIRONMENT=Development \
+	    Ledger__Database__SynchronousStandby=expected Ledger__Grpc__Url=$(GRPC_URL) && \
+	  cd $(HOSTDIR) && exec dotnet Ledger.Host.dll --urls $(URL)
+
+ha-stop:
+	@scripts/ha.sh stop $(HA)
+
 # The cluster scenario of the benchmark: 1, 2 and 3 hosts behind HAProxy, replica reads against primary reads.
 bench-cluster: deps
 	@scripts/cluster.sh ensure
 	bench/cluster.sh
+
+# The price of synchronous replication: charges on one PostgreSQL against pg_auto_failover's synchronous pair (issue 20).
+bench-ha: deps
+	bench/ha.sh
 
 # The console's payments page for a merchant with 1,000,000 payments (docs/benchmarks.md, "The console").
 bench-console: deps
@@ -79,6 +99,7 @@ stop:
 	@rm -f $(PID)
 	@scripts/rabbitmq.sh stop $(BROKER)
 	@[ ! -d $(CLUSTER) ] || scripts/cluster.sh stop $(CLUSTER)
+	@[ ! -d $(HA) ] || scripts/ha.sh stop $(HA)
 	@scripts/pg.sh stop
 
 # Every test; the tests start their own throwaway PostgreSQL (or use LEDGER_TEST_PG).
@@ -86,6 +107,7 @@ test: deps
 	@scripts/browser.sh ensure
 	@scripts/rabbitmq.sh ensure || echo "rabbitmq-server could not be installed: the broker specs will be skipped"
 	@scripts/cluster.sh ensure || echo "haproxy could not be installed: the cluster specs will be skipped"
+	@scripts/ha.sh ensure || echo "pg_auto_failover could not be installed: the failover specs will be skipped"
 	@scripts/observability.sh ensure || echo "python3-prometheus-client or promtool could not be installed: the metrics specs will fail"
 	dotnet test Ledger.sln -nologo
 

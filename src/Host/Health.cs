@@ -4,7 +4,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Ledger.Host;
 
-/// <summary>/health/live: the process answers. /health/ready: the database answers and its schema is current.</summary>
+/// <summary>
+/// /health/live: the process answers. /health/ready: the database answers, its schema is current, the read tables are
+/// there (503 otherwise); and whether its commits are also on a synchronous standby (200 "degraded" when one is expected and away).
+/// </summary>
 public static class Health
 {
     public static IServiceCollection AddLedgerHealth(this IServiceCollection services)
@@ -12,7 +15,8 @@ public static class Health
         services.AddHealthChecks()
             .AddCheck("process", () => HealthCheckResult.Healthy(), tags: ["live"])
             .AddCheck<DatabaseReady>("database", tags: ["ready"])
-            .AddCheck<ProjectionsReady>("projections", tags: ["ready"]);
+            .AddCheck<ProjectionsReady>("projections", tags: ["ready"])
+            .AddCheck<SynchronousStandby>("standby", tags: ["ready"]);
         return services;
     }
 
@@ -34,7 +38,8 @@ public static class Health
         var body = new HealthBody(report.Status.ToString().ToLowerInvariant(),
             report.Entries.ToDictionary(e => e.Key, e => e.Value.Description ?? e.Value.Status.ToString().ToLowerInvariant()));
         return Results.Text(JsonSerializer.Serialize(body, HealthJson.Default.HealthBody), "application/json", statusCode:
-            report.Status == HealthStatus.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+            // Degraded (the database's standby is away) still serves: 200, with "status": "degraded".
+            report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK);
     }
 
     private sealed class DatabaseReady(SchemaMigrator migrator) : IHealthCheck

@@ -76,6 +76,10 @@ public static class LedgerServices
         services.Configure<ReplicaOptions>(configuration.GetSection("Ledger:Replica"));
         services.AddSingleton<ReadReplica>();
         services.AddHostedService<ReadReplica.Watch>();
+        // Whether commits are also on a synchronous standby (SynchronousStandby.cs): /health/ready, /metrics, and the writes when required.
+        services.Configure<SynchronousStandbyOptions>(configuration.GetSection("Ledger:Database"));
+        services.AddSingleton<SynchronousStandby>();
+        services.AddHostedService(sp => sp.GetRequiredService<SynchronousStandby>());
         services.Configure<IdempotencyOptions>(configuration.GetSection("Ledger:Idempotency"));
         services.AddSingleton<Idempotency>();
         services.Configure<SimulatorOptions>(configuration.GetSection("Ledger:Gateway:Simulator"));

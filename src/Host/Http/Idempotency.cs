@@ -34,7 +34,7 @@ public abstract record ExistingKey
     public sealed record TakenOver(string ResourceId) : ExistingKey;
 }
 
-public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock, IOptions<IdempotencyOptions> options, Secrets secrets)
+public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock, IOptions<IdempotencyOptions> options, Secrets secrets, SynchronousStandby standby)
 {
     public const string Header = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
@@ -127,6 +127,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
                 case ExistingKey.Reused:
                     throw KeyReused();
                 case ExistingKey.TakenOver taken when resume is not null:
+                    standby.EnsureWritable();
                     return (await resume(taken.ResourceId, ct), true);
                 case ExistingKey.Free when attempt <= MaxWrites:
                     break; // never used or pruned (the usual new request), or the claim that beat ours rolled back
@@ -135,6 +136,7 @@ public sealed class Idempotency(NpgsqlDataSource dataSource, TimeProvider clock,
                 default:
                     throw KeyInUse(); // its owner is at work: retry shortly
             }
+            standby.EnsureWritable(); // a replay above is answered whatever the standby; a write may be refused without one
             try
             {
                 return (await write(ct), false);

@@ -83,7 +83,11 @@ public static class Problems
         // A server shutting down (57P01 admin_shutdown when PostgreSQL is stopped, 57P02, 57P03) or a broken
         // connection (class 08) is not a mistake of the request: with Marten's explicit transactions the stop can
         // land between the batch and its COMMIT, and the client's retry with its key finds out what happened.
-        NpgsqlException { IsTransient: true } or TimeoutException
+        // With several database hosts (a failover pair, Target Session Attributes=read-write): no host is the primary
+        // for the moment (Npgsql's "No suitable host was found", or every host failed), or the primary was demoted
+        // under an open connection (25006, read-only transaction).
+        NpgsqlException { IsTransient: true } or TimeoutException or NpgsqlException { InnerException: AggregateException }
+            or NpgsqlException { Message: "No suitable host was found." } or PostgresException { SqlState: "25006" }
             or PostgresException { SqlState: "57P01" or "57P02" or "57P03" } or PostgresException { SqlState: ['0', '8', ..] } => new ApiProblem(503, "service_unavailable",
             "The ledger's database is unavailable.", "Retry later with the same Idempotency-Key.") { RetryAfterSeconds = 1 },
         // Marten wraps what Npgsql says (a dropped connection on a read, say): judge by the cause.
