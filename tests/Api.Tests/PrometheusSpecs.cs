@@ -68,12 +68,12 @@ public sealed class PrometheusSpecs : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_alert_rules_are_valid_and_fire_on_failing_slow_and_starved_series_only()
+    public async Task The_alert_rules_are_valid_and_fire_on_failing_slow_starved_and_standby_less_series_only()
     {
         var rules = Path.Combine(ChildProcess.RepositoryRoot(), "ops", "prometheus");
         var check = await ChildProcess.RunAsync("promtool", ["check", "rules", "ledger-alerts.yml"], workingDirectory: rules);
         check.Exit.ShouldBe(0, check.Output);
-        check.Output.ShouldContain("SUCCESS: 3 rules found");
+        check.Output.ShouldContain("SUCCESS: 4 rules found");
         var test = await ChildProcess.RunAsync("promtool", ["test", "rules", "ledger-alerts.test.yml"], workingDirectory: rules);
         test.Exit.ShouldBe(0, test.Output);
     }
