@@ -212,10 +212,10 @@ run_test() {
 
 teardown() {
   [ -d "$APP" ] && compose down -v >"$LOG/down.log" 2>&1 || true
-  local left; left=$(podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT"; podman volume ls -q | grep "^${PROJECT}_" || true; podman network ls -q --filter "name=${PROJECT}" || true)
-  [ -z "$left" ] || { podman rm -f $(podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT") >/dev/null 2>&1 || true
-                      podman volume rm -f $(podman volume ls -q | grep "^${PROJECT}_") >/dev/null 2>&1 || true
-                      podman network rm -f $(podman network ls -q --filter "name=${PROJECT}") >/dev/null 2>&1 || true; }
+  # Whatever `down -v` left (a run stopped half-way): the project's containers, volumes and network.
+  podman rm -f $(podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT") >/dev/null 2>&1 || true
+  podman volume rm -f $(podman volume ls -q | grep "^${PROJECT}_") >/dev/null 2>&1 || true
+  podman network rm -f $(podman network ls -q --filter "name=${PROJECT}") >/dev/null 2>&1 || true
   # The built image and its build stage go too (1.4 GB a run otherwise); the base images stay for the next run.
   podman rmi -f "localhost/${PROJECT}_ledger" >/dev/null 2>&1 || true
   podman image prune -f >/dev/null 2>&1 || true

@@ -16,7 +16,7 @@
 #   scripts/ha.sh down DIR                     stops everything and deletes DIR
 #
 # Everything pg_autoctl writes (configuration, state, pid files, sockets) stays under DIR, logs in DIR/log.
-# Facts from ../shared/recipes/pg-auto-failover.sh, run here: the keeper must die before its postmaster, or its
+# Facts learnt running pg_auto_failover on this machine kind: the keeper must die before its postmaster, or its
 # child restarts PostgreSQL in place; `--listen 127.0.0.1` keeps every part on loopback; with one standby,
 # number_sync_standbys stays 0 (the primary still waits for that standby: 'ANY 1 (...)'); while the standby is down
 # the primary is `wait_primary` and acknowledges commits alone.
@@ -27,15 +27,13 @@ H=127.0.0.1
 dir() { DIR=$(readlink -m "${1:?directory}"); }
 envs() { echo PATH=$PGBIN:/usr/bin:/bin HOME=$DIR XDG_CONFIG_HOME=$DIR/xdg/config XDG_DATA_HOME=$DIR/xdg/data \
               XDG_RUNTIME_DIR=$DIR/xdg/run PG_REGRESS_SOCK_DIR=$DIR/sock PGHOST=$DIR/sock; }
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then (cd "$DIR" && runuser -u postgres -- env $(envs) "$@"); else (cd "$DIR" && env $(envs) "$@"); fi
-}
+AS_PG=(); [ "$(id -u)" = 0 ] && AS_PG=(runuser -u postgres --)
+as_pg() { (cd "$DIR" && "${AS_PG[@]}" env $(envs) "$@"); }
 run_keeper() {  # a node's (or the monitor's) pg_autoctl, detached: none of the caller's descriptors stay open in it
-  local cmd=(env $(envs) pg_autoctl run --pgdata "$DIR/$1")
-  [ "$(id -u)" = 0 ] && cmd=(runuser -u postgres -- "${cmd[@]}")
-  (cd "$DIR" && exec setsid "${cmd[@]}") >>"$DIR/log/$1.log" 2>&1 </dev/null &
+  (cd "$DIR" && exec setsid "${AS_PG[@]}" env $(envs) pg_autoctl run --pgdata "$DIR/$1") >>"$DIR/log/$1.log" 2>&1 </dev/null &
 }
 monitor_port() { cat "$DIR/monitor.port"; }
+wait_monitor() { for _ in $(seq 100); do as_pg pg_isready -q -h $H -p "$(monitor_port)" -d pg_auto_failover && return 0; sleep 0.2; done; return 1; }
 monitor_sql() { as_pg psql -X -q -h $H -p "$(monitor_port)" -d pg_auto_failover -Atc "$1"; }
 BOTH_UP="count(*) = 2 and bool_and(reportedstate = goalstate) and count(*) filter (where reportedstate = 'primary') = 1
          and count(*) filter (where reportedstate = 'secondary') = 1"
@@ -76,7 +74,7 @@ up)
   uri="postgres://autoctl_node@$H:$MON/pg_auto_failover?sslmode=disable"
   as_pg pg_autoctl create monitor --pgdata "$DIR/monitor" --pgport "$MON" "${common[@]}" >>"$DIR/log/create.log" 2>&1
   run_keeper monitor
-  for _ in $(seq 100); do as_pg pg_isready -q -h $H -p "$MON" -d pg_auto_failover && break; sleep 0.2; done
+  wait_monitor
   # Failover in about 3 s instead of about 50 (the defaults): a node unanswering for 2 s is taken for dead. On a busy
   # machine that risks a failover nobody needed; docs/operations.md ("High availability") says what each one trades.
   for kv in health_check_period=1000 health_check_timeout=1000 health_check_max_retries=1 health_check_retry_delay=500 \
@@ -121,7 +119,7 @@ rejoin)
   dir "$2"; node=${3:?node}
   rm -f "$DIR/xdg/run/pg_autoctl$DIR/$node/pg_autoctl.pid"
   run_keeper "$node"
-  [ "$node" = monitor ] && { for _ in $(seq 100); do as_pg pg_isready -q -h $H -p "$(monitor_port)" -d pg_auto_failover && break; sleep 0.2; done; exit 0; }
+  [ "$node" = monitor ] && { wait_monitor; exit 0; }
   wait_sql "${4:-120}" "$HEALTHY"
   ;;
 start)
@@ -132,7 +130,7 @@ start)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then continue; fi
     rm -f "$DIR/xdg/run/pg_autoctl$DIR/$n/pg_autoctl.pid"
     run_keeper "$n"
-    [ $n = monitor ] && for _ in $(seq 100); do as_pg pg_isready -q -h $H -p "$(monitor_port)" -d pg_auto_failover && break; sleep 0.2; done
+    [ $n = monitor ] && wait_monitor
   done
   # The monitor remembers the states from before the stop: wait for reports made since this start.
   sleep 3 # longer than a report's interval, so that the reports below are this start's
